@@ -1,0 +1,763 @@
+/*
+ * asproc.h - asynchronous child processes for event-driven C programs.
+ *
+ * This header is the API reference: read it top to bottom.
+ *
+ * Conventions that hold everywhere:
+ *   - Calls return 0 (or a count, or a pointer) on success and a negative
+ *     errno value on failure; asp_strerror() turns it into text.
+ *   - The library never aborts, prints, exits, or changes process-wide
+ *     signal dispositions other than the SIGCHLD handler of the self-pipe
+ *     child-exit source (see "Child-exit sources").
+ *   - Options are structs whose all-zero value means the defaults; a NULL
+ *     options pointer means the same thing.
+ *   - Times are milliseconds. Where a call takes a timeout, ASP_FOREVER
+ *     means none and 0 means "do not block"; any other negative value is
+ *     -EINVAL. Inside option structs 0 means "the default".
+ *   - Objects of one loop belong to the thread that runs that loop. Only
+ *     asp_loop_wakeup() may be called from another thread.
+ *   - All fds the library creates are close-on-exec from creation.
+ *
+ * Ownership model:
+ *   asp_loop, asp_proc and asp_stream are opaque and allocated by the
+ *   library. asp_io, asp_timer and asp_wait are owned by the caller (embed
+ *   them in your own structs); the loop links them while they are active
+ *   and never touches them after they are stopped.
+ */
+#ifndef ASPROC_H
+#define ASPROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(ASP_STATIC_ONLY)
+#define ASP_API __attribute__((visibility("default")))
+#else
+#define ASP_API
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version                                                             */
+/* ------------------------------------------------------------------ */
+
+#define ASP_VERSION_MAJOR 0
+#define ASP_VERSION_MINOR 1
+#define ASP_VERSION_PATCH 0
+#define ASP_VERSION_STRING "0.1.0"
+/* The version as one number: major * 10000 + minor * 100 + patch. */
+#define ASP_VERSION                                                        \
+    ((ASP_VERSION_MAJOR) * 10000 + (ASP_VERSION_MINOR) * 100 +             \
+     (ASP_VERSION_PATCH))
+
+/* Returns ASP_VERSION of the library actually linked (which may differ from
+ * the header a program was compiled against when linked dynamically). */
+ASP_API int asp_version(void);
+
+/* Returns ASP_VERSION_STRING of the library actually linked. */
+ASP_API const char *asp_version_string(void);
+
+/* Means "no timeout" wherever a call takes a timeout in milliseconds. */
+#define ASP_FOREVER INT64_C(-1)
+
+/* ------------------------------------------------------------------ */
+/* Errors and memory                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Returns a static, thread-safe English description of a negative errno
+ * value returned by this library (0 gives "success"). Errors with a
+ * library-specific meaning are described in that meaning, e.g.
+ * -EMSGSIZE as "line longer than the limit". Never returns NULL. */
+ASP_API const char *asp_strerror(int err);
+
+/* A pluggable allocator. All three functions must be given; ctx is passed
+ * back. realloc and free receive only pointers the same allocator
+ * returned. A failing malloc/realloc returns NULL; the library then
+ * returns -ENOMEM and leaves nothing behind. */
+typedef struct asp_allocator {
+    void *(*malloc)(size_t size, void *ctx);
+    void *(*realloc)(void *ptr, size_t size, void *ctx);
+    void (*free)(void *ptr, void *ctx);
+    void *ctx;
+} asp_allocator;
+
+/* Installs a library-wide allocator (NULL restores libc's). Call it before
+ * creating any object.
+ * Errors: -EINVAL a function pointer is missing;
+ *         -EBUSY memory from the current allocator is still in use. */
+ASP_API int asp_set_allocator(const asp_allocator *a);
+
+/* Frees memory the library handed to the caller (result buffers of
+ * asp_stream_read_all_sync). NULL is ignored. */
+ASP_API void asp_free(void *ptr);
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct asp_loop asp_loop;
+
+/* Backends. DEFAULT is the one picked at build time (epoll on Linux,
+ * kqueue on BSD/macOS, poll elsewhere); the environment variable
+ * ASP_BACKEND=epoll|kqueue|poll overrides DEFAULT, never an explicit
+ * choice. */
+enum asp_backend {
+    ASP_BACKEND_DEFAULT = 0,
+    ASP_BACKEND_EPOLL = 1,
+    ASP_BACKEND_KQUEUE = 2,
+    ASP_BACKEND_POLL = 3
+};
+
+/* How a loop learns that its children exited (see "Child-exit sources"
+ * below). DEFAULT honours ASP_CHILD_SOURCE=pidfd|signalfd|selfpipe|kqueue
+ * from the environment, else picks pidfd where the kernel has it (kqueue
+ * on kqueue builds), else signalfd when SIGCHLD is blocked in the calling
+ * thread, else the self-pipe. */
+enum asp_child_source {
+    ASP_SOURCE_DEFAULT = 0,
+    ASP_SOURCE_PIDFD = 1,
+    ASP_SOURCE_SIGNALFD = 2,
+    ASP_SOURCE_SELFPIPE = 3,
+    ASP_SOURCE_KQUEUE = 4
+};
+
+typedef struct asp_loop_opts {
+    int backend;      /* enum asp_backend */
+    int child_source; /* enum asp_child_source */
+} asp_loop_opts;
+
+/* Creates a loop.
+ * Errors: -EINVAL out is NULL or an option is out of range;
+ *         -ENOTSUP the backend or child source is not built in or not
+ *                  supported by this kernel;
+ *         -EINVAL  ASP_SOURCE_SIGNALFD while SIGCHLD is not blocked in the
+ *                  calling thread (block it in every thread first);
+ *         -EMFILE, -ENFILE, -ENOMEM from the system. */
+ASP_API int asp_loop_new(asp_loop **out, const asp_loop_opts *opts);
+
+/* Frees a loop. Refused with -EBUSY (and nothing freed) while process
+ * handles of this loop are still open or while the loop is running.
+ * Children whose handles were freed with ASP_FREE_DETACH but that are
+ * still running are killed with SIGKILL and reaped here (never a zombie);
+ * watchers and timers still active are simply unlinked.
+ * Errors: -EINVAL loop is NULL; -EBUSY as above. */
+ASP_API int asp_loop_free(asp_loop *loop);
+
+enum asp_run_mode {
+    ASP_RUN_DEFAULT = 0, /* until no active, referenced work remains */
+    ASP_RUN_ONCE = 1,    /* one iteration, blocking for events if needed */
+    ASP_RUN_NOWAIT = 2   /* one iteration, never blocking */
+};
+
+/* Runs the loop. Returns 1 when active referenced work remains (ONCE,
+ * NOWAIT, or after asp_loop_stop), 0 when none remains.
+ * Errors: -EINVAL bad loop or mode; -EBUSY called from one of this loop's
+ *         own callbacks (runs do not nest); backend errors (rare). */
+ASP_API int asp_loop_run(asp_loop *loop, int mode);
+
+/* Runs the loop until *done becomes non-zero (set by one of your
+ * callbacks). This is what every blocking helper uses.
+ * Errors: -EINVAL bad argument; -EBUSY called from a callback of this
+ *         loop; -EDEADLK nothing can ever set *done (no active work left). */
+ASP_API int asp_loop_run_until(asp_loop *loop, const int *done);
+
+/* Makes the current asp_loop_run() return after this iteration. Call it
+ * from the loop's thread (from another thread, pair it with
+ * asp_loop_wakeup). */
+ASP_API void asp_loop_stop(asp_loop *loop);
+
+/* Wakes the loop from another thread: its current or next poll returns at
+ * once and the wakeup callback (if set) runs on the loop's thread. Many
+ * wakeups before the loop runs may be merged into one callback.
+ * Async-signal-safe. Errors: -EINVAL loop is NULL. */
+ASP_API int asp_loop_wakeup(asp_loop *loop);
+
+/* Sets the callback run on the loop's thread after asp_loop_wakeup(). The
+ * wakeup machinery never keeps the loop alive.
+ * Errors: -EINVAL loop is NULL. */
+ASP_API int asp_loop_on_wakeup(asp_loop *loop, void (*cb)(asp_loop *, void *),
+                               void *data);
+
+/* Embedding: the fd a host loop should poll for readability, then call
+ * asp_loop_run(loop, ASP_RUN_NOWAIT).
+ * Errors: -EINVAL loop is NULL; -ENOTSUP for the poll backend, which has
+ *         no single fd (drive it with asp_loop_timeout + NOWAIT runs). */
+ASP_API int asp_loop_fd(const asp_loop *loop);
+
+/* Embedding: milliseconds until the next timer is due, rounded up (so a
+ * host never wakes early and spins); 0 if something is due now; -1 if no
+ * timer is active. Errors: -EINVAL loop is NULL (as -EINVAL, < -1). */
+ASP_API int asp_loop_timeout(const asp_loop *loop);
+
+/* The loop's cached monotonic time in milliseconds, read once per
+ * iteration. Returns 0 for a NULL loop. */
+ASP_API uint64_t asp_loop_now(const asp_loop *loop);
+
+/* Re-reads the clock into the loop's cached time. */
+ASP_API void asp_loop_update_time(asp_loop *loop);
+
+/* Non-zero when the loop has active referenced work. */
+ASP_API int asp_loop_alive(const asp_loop *loop);
+
+/* The backend in use (enum asp_backend, never DEFAULT) and its name. */
+ASP_API int asp_loop_backend(const asp_loop *loop);
+ASP_API const char *asp_loop_backend_name(const asp_loop *loop);
+
+/* The child-exit source in use (enum asp_child_source, never DEFAULT) and
+ * its name. */
+ASP_API int asp_loop_child_source(const asp_loop *loop);
+ASP_API const char *asp_loop_child_source_name(const asp_loop *loop);
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct asp_timer asp_timer;
+typedef void (*asp_timer_cb)(asp_timer *t);
+
+/* Caller-owned; all fields are private except data. */
+struct asp_timer {
+    void *data; /* yours */
+    asp_loop *loop_;
+    asp_timer_cb cb_;
+    asp_timer *left_, *right_, *parent_; /* heap links */
+    asp_timer *rnext_, *rprev_;          /* due list during dispatch */
+    uint64_t due_, seq_, repeat_;
+    unsigned flags_;
+};
+
+/* Prepares t for use with loop. Never allocates.
+ * Errors: -EINVAL loop, t or cb is NULL. */
+ASP_API int asp_timer_init(asp_loop *loop, asp_timer *t, asp_timer_cb cb,
+                           void *data);
+
+/* (Re)starts t to fire after timeout_ms (0: in the next iteration, never
+ * in the current one), then every repeat_ms if repeat_ms > 0. Timers with
+ * equal deadlines fire in the order they were started. Never allocates.
+ * Errors: -EINVAL t not initialised or a negative time. */
+ASP_API int asp_timer_start(asp_timer *t, int64_t timeout_ms,
+                            int64_t repeat_ms);
+
+/* Stops t; its callback will not run again until restarted. Safe from any
+ * callback, including t's own, and on a stopped timer.
+ * Errors: -EINVAL t is NULL. */
+ASP_API int asp_timer_stop(asp_timer *t);
+
+/* Non-zero if t is started. */
+ASP_API int asp_timer_active(const asp_timer *t);
+
+/* ref (the default) makes an active t keep asp_loop_run(DEFAULT) going;
+ * unref does not. */
+ASP_API void asp_timer_ref(asp_timer *t);
+ASP_API void asp_timer_unref(asp_timer *t);
+
+/* ------------------------------------------------------------------ */
+/* Fd watchers                                                         */
+/* ------------------------------------------------------------------ */
+
+enum asp_events { ASP_READ = 1, ASP_WRITE = 2 };
+
+typedef struct asp_io asp_io;
+/* events: the ASP_READ/ASP_WRITE bits that are ready. Hang-up and error
+ * conditions are reported as readiness of whatever was asked for (EOF is
+ * readable; a closed reader makes a writer writable so write() can report
+ * EPIPE). */
+typedef void (*asp_io_cb)(asp_io *w, int events);
+
+/* Caller-owned; all fields are private except data. */
+struct asp_io {
+    void *data; /* yours */
+    asp_loop *loop_;
+    asp_io_cb cb_;
+    int fd_;
+    int events_;   /* wanted */
+    int kernel_;   /* registered with the backend */
+    unsigned flags_;
+};
+
+/* Prepares w to watch fd. Does not start it. One started watcher per fd.
+ * Errors: -EINVAL loop, w or cb NULL, or fd negative. */
+ASP_API int asp_io_init(asp_loop *loop, asp_io *w, int fd, asp_io_cb cb,
+                        void *data);
+
+/* Sets the interest of w to events (ASP_READ|ASP_WRITE; 0 stops it).
+ * Errors: -EINVAL bad events or w not initialised; -EEXIST another
+ *         watcher is started on the same fd; -EPERM the fd is a regular
+ *         file (epoll refuses those); -ENOMEM; -EBADF. */
+ASP_API int asp_io_start(asp_io *w, int events);
+
+/* Stops w. Its callback never runs afterwards, even for an event already
+ * collected in this iteration. Stop a watcher BEFORE closing its fd.
+ * Safe from any callback, including w's own.
+ * Errors: -EINVAL w is NULL. */
+ASP_API int asp_io_stop(asp_io *w);
+
+/* Non-zero if w is started. */
+ASP_API int asp_io_active(const asp_io *w);
+
+/* See asp_timer_ref. */
+ASP_API void asp_io_ref(asp_io *w);
+ASP_API void asp_io_unref(asp_io *w);
+
+/* ------------------------------------------------------------------ */
+/* Processes: spawn options                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct asp_proc asp_proc;
+typedef struct asp_stream asp_stream;
+
+/* What a child's stdin/stdout/stderr is connected to. INHERIT (the
+ * default) gives the child the parent's fd of the same number, or leaves
+ * it closed if the parent has it closed. */
+enum asp_stdio_mode {
+    ASP_STDIO_INHERIT = 0,
+    ASP_STDIO_PIPE = 1,   /* a pipe; its parent side becomes an asp_stream */
+    ASP_STDIO_NULL = 2,   /* /dev/null */
+    ASP_STDIO_FD = 3,     /* the parent's fd .fd (it stays open here) */
+    ASP_STDIO_PATH = 4,   /* .path opened read (stdin) or write-truncate
+                             (outputs; ASP_STDIO_APPEND appends) */
+    ASP_STDIO_STDOUT = 5, /* stderr only: the same file as stdout */
+    ASP_STDIO_CLOSE = 6   /* closed in the child */
+};
+
+/* asp_stdio.flags */
+#define ASP_STDIO_APPEND 0x1u /* PATH outputs: append instead of truncate */
+
+typedef struct asp_stdio {
+    int mode;         /* enum asp_stdio_mode */
+    int fd;           /* ASP_STDIO_FD */
+    const char *path; /* ASP_STDIO_PATH; created 0666 & ~umask */
+    unsigned flags;
+} asp_stdio;
+
+/* An extra fd given to the child: the parent's parent_fd appears in the
+ * child as child_fd (>= 3). */
+typedef struct asp_fdmap {
+    int parent_fd;
+    int child_fd;
+} asp_fdmap;
+
+/* One step of a kill escalation: send signal, then give the child
+ * grace_ms to exit before the next step. */
+typedef struct asp_kill_step {
+    int signal;
+    int64_t grace_ms;
+} asp_kill_step;
+
+#define ASP_KILL_STEPS_MAX 4
+/* asp_kill_opts.flags */
+#define ASP_KILL_GROUP 0x1u /* signal the process group the child leads */
+
+/* A kill escalation. All-zero means {SIGTERM, 1000 ms}, {SIGKILL}. Steps
+ * are taken up to the first with signal 0. If the last step is not
+ * SIGKILL, a SIGKILL follows once its grace has passed: an escalation
+ * always ends with the child reaped.
+ *
+ * With ASP_KILL_GROUP (the child must lead its group: ASP_SPAWN_SETSID or
+ * ASP_SPAWN_NEW_PGROUP) every signal goes to the whole group; after the
+ * leader is reaped, the remaining steps continue against the group while
+ * it still has members (checked every 10 ms), so a grandchild that
+ * ignores SIGTERM still meets SIGKILL. */
+typedef struct asp_kill_opts {
+    asp_kill_step steps[ASP_KILL_STEPS_MAX];
+    unsigned flags;
+} asp_kill_opts;
+
+/* env_mode */
+enum asp_env_mode {
+    ASP_ENV_INHERIT = 0,  /* the parent's environment (env is ignored) */
+    ASP_ENV_REPLACE = 1,  /* exactly env ("NAME=VALUE" entries) */
+    ASP_ENV_OVERRIDE = 2  /* the parent's, then each env entry applied:
+                             "NAME=VALUE" sets, "NAME" alone removes */
+};
+
+/* asp_spawn_opts.flags */
+#define ASP_SPAWN_SETSID 0x1u      /* the child starts a new session */
+#define ASP_SPAWN_NEW_PGROUP 0x2u  /* the child leads a new process group */
+#define ASP_SPAWN_SOCKETPAIR 0x4u  /* stdout/stderr pipes are AF_UNIX
+                                      socketpairs (faster for bulk output;
+                                      the child cannot reopen /dev/stdout) */
+
+typedef struct asp_spawn_opts {
+    asp_stdio stdio[3];            /* stdin, stdout, stderr */
+    int env_mode;                  /* enum asp_env_mode */
+    const char *const *env;        /* NULL-terminated */
+    const char *cwd;               /* relative programs are found from here */
+    const char *file;              /* program to run instead of argv[0] */
+    unsigned flags;                /* ASP_SPAWN_* */
+    pid_t pgid;                    /* > 0: join this process group */
+    const asp_fdmap *pass_fds;
+    size_t npass_fds;
+    size_t pipe_size;              /* > 0: raise pipes to this size (Linux,
+                                      best effort: the kernel may cap it) */
+    size_t read_buffer;            /* stream buffer; 0: 64 KiB or the pipe
+                                      size, whichever is larger */
+    size_t high_water;             /* a stream stops polling its pipe when
+                                      this much is buffered; 0: 1 MiB */
+    int64_t eof_grace_ms;          /* after the child exits, how long its
+                                      pipes may stay open (a grandchild holds
+                                      them) before they are closed; 0: 2000;
+                                      ASP_FOREVER: never cut */
+} asp_spawn_opts;
+
+/* ------------------------------------------------------------------ */
+/* Processes: spawn, status, signals, free                             */
+/* ------------------------------------------------------------------ */
+
+/* Starts argv[0] (or opts->file) with arguments argv (NULL-terminated).
+ * A name without '/' is looked up in PATH: the PATH of opts->env when the
+ * environment is replaced or overridden and sets PATH, else the parent's,
+ * else "/bin:/usr/bin". Like execvp, an EACCES seen on the way is reported
+ * if nothing runs; ENOEXEC is reported, not retried with /bin/sh.
+ *
+ * The child starts with an empty signal mask, every signal at its default
+ * disposition, only fds 0-2 and opts->pass_fds open. The spawn does not
+ * copy the parent's address space (clone(CLONE_VM|CLONE_VFORK) or vfork).
+ *
+ * Everything that fails before the new program runs comes back here, and
+ * then nothing is left behind (no child, zombie, fd or memory):
+ * Errors: -EINVAL loop/out/argv NULL, argv empty, empty program name, an
+ *                 env entry without '=' (REPLACE), conflicting or
+ *                 out-of-range options, a child_fd < 3 or twice;
+ *         -EBADF  a given fd (ASP_STDIO_FD, pass_fds) is not open;
+ *         -ENOENT, -EACCES, -ENOTDIR, -ENOEXEC, -ELOOP, -ENAMETOOLONG the
+ *                 program, cwd or a stdio path;
+ *         -EMFILE, -ENFILE, -EAGAIN (process limit), -ENOMEM. */
+ASP_API int asp_spawn(asp_loop *loop, asp_proc **out,
+                      const char *const argv[], const asp_spawn_opts *opts);
+
+/* Starts "/bin/sh -c command" with opts. Errors as asp_spawn; -EINVAL
+ * for a NULL or empty command. */
+ASP_API int asp_spawn_shell(asp_loop *loop, asp_proc **out,
+                            const char *command, const asp_spawn_opts *opts);
+
+/* The child's pid (still returned after it was reaped; do not signal it
+ * yourself: the number may have been reused). -EINVAL for NULL. */
+ASP_API pid_t asp_proc_pid(const asp_proc *p);
+
+/* The loop a process belongs to (NULL for NULL). */
+ASP_API asp_loop *asp_proc_loop(const asp_proc *p);
+
+/* Your pointer, kept with the process. */
+ASP_API void asp_proc_set_data(asp_proc *p, void *data);
+ASP_API void *asp_proc_data(const asp_proc *p);
+
+/* How a child ended. */
+enum asp_exit_kind {
+    ASP_EXIT_NONE = 0,    /* still running (not reaped yet) */
+    ASP_EXIT_CODE = 1,    /* exited with .code */
+    ASP_EXIT_SIGNAL = 2,  /* killed by .signal (.core if it dumped core) */
+    ASP_EXIT_UNKNOWN = 3  /* reaped by someone else (a waitpid(-1) in the
+                             host, or SIGCHLD set to SIG_IGN): the status
+                             is lost, the child is gone */
+};
+
+typedef struct asp_status {
+    int kind;   /* enum asp_exit_kind */
+    int code;   /* ASP_EXIT_CODE: 0-255 */
+    int signal; /* ASP_EXIT_SIGNAL */
+    int core;   /* ASP_EXIT_SIGNAL: non-zero if a core was dumped */
+} asp_status;
+
+/* Python's returncode: code, or -signal; INT32_MIN for NONE/UNKNOWN. */
+ASP_API int asp_status_returncode(const asp_status *st);
+
+/* Copies the status so far into *st (kind ASP_EXIT_NONE while running).
+ * Errors: -EINVAL a NULL argument. */
+ASP_API int asp_proc_status(const asp_proc *p, asp_status *st);
+
+/* Sends sig (0 probes) to the child, through its pidfd where there is one,
+ * so a recycled pid is never hit.
+ * Errors: -EINVAL bad p or sig; -ESRCH the child was already reaped (no
+ *         signal is sent); -EPERM from the kernel. */
+ASP_API int asp_proc_signal(asp_proc *p, int sig);
+
+/* asp_proc_signal(p, SIGTERM) and asp_proc_signal(p, SIGKILL). */
+ASP_API int asp_proc_terminate(asp_proc *p);
+ASP_API int asp_proc_kill(asp_proc *p);
+
+/* asp_proc_free how */
+enum asp_free_how {
+    ASP_FREE_DETACH = 0, /* a running child keeps running; the loop reaps it
+                            in the background (it does not keep the loop
+                            alive; asp_loop_free kills stragglers) */
+    ASP_FREE_KILL = 1    /* SIGKILL now, then reaped in the background */
+};
+
+/* Frees the handle and its streams (pipes are closed: a child that still
+ * writes to them gets EPIPE/SIGPIPE, as with any closed reader). Pending
+ * waits, reads, drains and the escalation first complete with -ECANCELED;
+ * those callbacks must not use p. Never leaves a zombie. Safe from any
+ * callback, including one of p's own.
+ * Errors: -EINVAL p NULL or how out of range. */
+ASP_API int asp_proc_free(asp_proc *p, int how);
+
+/* ------------------------------------------------------------------ */
+/* Processes: wait                                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct asp_wait asp_wait;
+/* err: 0 (st is the exit status), -ETIMEDOUT (the child keeps running;
+ * st->kind is ASP_EXIT_NONE), or -ECANCELED (cancelled or proc freed). */
+typedef void (*asp_wait_cb)(asp_wait *w, int err, const asp_status *st);
+
+/* Caller-owned; all fields are private except data. */
+struct asp_wait {
+    void *data; /* yours */
+    asp_timer timer_;
+    asp_wait *next_, *prev_;
+    asp_proc *proc_;
+    asp_wait_cb cb_;
+    int state_;
+};
+
+/* Waits asynchronously for p's exit. w must be zeroed before its first use
+ * (asp_wait w = {0};); a finished wait may be started again. Completes at
+ * the exit itself, not when the pipes close. Any number of waits may be pending; all see the
+ * same status. A wait on an already-reaped child completes in the next
+ * iteration. Never allocates.
+ * Errors: -EINVAL bad argument or timeout; -EBUSY w is already pending. */
+ASP_API int asp_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
+                           asp_wait_cb cb, void *data);
+
+/* Cancels a pending wait: its callback runs at once with -ECANCELED.
+ * Errors: -EINVAL w NULL; -EALREADY not pending. */
+ASP_API int asp_wait_cancel(asp_wait *w);
+
+/* Blocking wait: runs p's loop until the child exits or timeout_ms
+ * passes. On success fills *st (may be NULL).
+ * Errors: -ETIMEDOUT (the child keeps running); -EINVAL; -EBUSY called
+ *         from a callback of the same loop. */
+ASP_API int asp_proc_wait(asp_proc *p, int64_t timeout_ms, asp_status *st);
+
+/* ------------------------------------------------------------------ */
+/* Processes: timed kill escalation                                    */
+/* ------------------------------------------------------------------ */
+
+typedef void (*asp_stop_cb)(asp_proc *p, int err, const asp_status *st,
+                            void *data);
+
+/* Starts a kill escalation (see asp_kill_opts; NULL: the default). The
+ * callback runs once the child is reaped, with err 0, or -ECANCELED if p
+ * is freed first. If the child has already exited, the callback runs in
+ * the next iteration and no signal is sent.
+ * Errors: -EINVAL bad option (bad signal, negative grace, GROUP without
+ *         leading a group); -EALREADY an escalation is already running. */
+ASP_API int asp_proc_stop_start(asp_proc *p, const asp_kill_opts *kill,
+                                asp_stop_cb cb, void *data);
+
+/* Blocking escalation: returns once the child is reaped, with *st filled.
+ * Errors: as asp_proc_stop_start; -EBUSY called from a callback. */
+ASP_API int asp_proc_stop(asp_proc *p, const asp_kill_opts *kill,
+                          asp_status *st);
+
+/* Waits up to timeout_ms for the child; if it is still running then,
+ * escalates (kill, NULL: default) until it is reaped. Fills *st either way.
+ * Returns 0 if the child exited in time, -ETIMEDOUT if it had to be
+ * stopped. Other errors as asp_proc_wait / asp_proc_stop. */
+ASP_API int asp_proc_wait_or_stop(asp_proc *p, int64_t timeout_ms,
+                                  const asp_kill_opts *kill, asp_status *st);
+
+/* ------------------------------------------------------------------ */
+/* Streams                                                             */
+/* ------------------------------------------------------------------ */
+
+/* The parent side of a piped stdin/stdout/stderr, or NULL when that
+ * stream is not ASP_STDIO_PIPE. The stream lives as long as p. */
+ASP_API asp_stream *asp_proc_stdin(asp_proc *p);
+ASP_API asp_stream *asp_proc_stdout(asp_proc *p);
+ASP_API asp_stream *asp_proc_stderr(asp_proc *p);
+
+/* Reading (stdout, stderr).
+ *
+ * Each output stream reads its pipe into a buffer whenever the loop runs,
+ * even before anyone asks (up to the high-water mark, then it stops
+ * polling until the buffer is consumed), so a child is never blocked by a
+ * parent that is busy waiting, and everything it wrote stays readable
+ * after it exited and was reaped.
+ *
+ * One read request may be pending per stream. Callbacks get
+ * (s, err, buf, len, data); buf points into the stream's buffer and is
+ * valid only during the callback (copy what you keep). End of file is
+ * err == 0 with len == 0. Requests on a stream whose child has exited end
+ * at EOF; if a grandchild keeps the pipe open, they end eof_grace_ms after
+ * the exit as if at EOF, and asp_stream_cut() then says so. */
+typedef void (*asp_read_cb)(asp_stream *s, int err, const char *buf,
+                            size_t len, void *data);
+
+/* The default and the largest line limit. */
+#define ASP_LINE_LIMIT_DEFAULT ((size_t)64 * 1024)
+
+/* Up to n bytes as soon as any are there.
+ * Errors (returned): -EINVAL s NULL, n 0 or cb NULL; -EBUSY a request is
+ *         pending; -EOPNOTSUPP s is stdin; -EBADF s was closed. */
+ASP_API int asp_stream_read(asp_stream *s, size_t n, asp_read_cb cb,
+                            void *data);
+
+/* Exactly n bytes. At an earlier EOF the callback gets err -ENODATA with
+ * the partial data (buf, len < n), which is consumed. Errors as read. */
+ASP_API int asp_stream_readexactly(asp_stream *s, size_t n, asp_read_cb cb,
+                                   void *data);
+
+/* One line through its '\n' (limit 0: ASP_LINE_LIMIT_DEFAULT); the last
+ * line without '\n' at EOF; then EOF. A line longer than limit gives
+ * err -EMSGSIZE with no data consumed: asp_stream_read() can still take
+ * every byte. Errors as read; -EINVAL limit larger than high_water. */
+ASP_API int asp_stream_readline(asp_stream *s, size_t limit, asp_read_cb cb,
+                                void *data);
+
+/* Through the first occurrence of sep (seplen >= 1 bytes); at EOF without
+ * sep, -ENODATA with the rest (consumed); over limit, -EMSGSIZE and
+ * nothing consumed. Errors as readline; -EINVAL empty sep. */
+ASP_API int asp_stream_readuntil(asp_stream *s, const void *sep,
+                                 size_t seplen, size_t limit, asp_read_cb cb,
+                                 void *data);
+
+/* Continuous reading: cb runs for every line (asp_stream_on_lines) or every
+ * chunk of at most max bytes (asp_stream_on_chunks; max 0: any size) until
+ * EOF, which is delivered once (len 0). An over-long line delivers
+ * -EMSGSIZE and stops the continuous mode (nothing is lost). Several
+ * streams may read continuously at once; none stalls another.
+ * asp_stream_read_cancel() ends the mode. Errors as readline. */
+ASP_API int asp_stream_on_lines(asp_stream *s, size_t limit, asp_read_cb cb,
+                                void *data);
+ASP_API int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
+                                 void *data);
+
+/* Cancels the pending request or continuous mode without a callback.
+ * Buffered data stays. Errors: -EINVAL s NULL; -EALREADY none pending. */
+ASP_API int asp_stream_read_cancel(asp_stream *s);
+
+/* Pauses delivery to a continuous reader (the stream keeps buffering up to
+ * its high-water mark); resume continues where it stopped. */
+ASP_API int asp_stream_pause(asp_stream *s);
+ASP_API int asp_stream_resume(asp_stream *s);
+
+/* Bytes buffered and not yet consumed. 0 for NULL. */
+ASP_API size_t asp_stream_buffered(const asp_stream *s);
+
+/* Non-zero once the stream reached EOF (or was cut). */
+ASP_API int asp_stream_eof(const asp_stream *s);
+
+/* Non-zero if reading was ended by the eof grace (output may be cut). */
+ASP_API int asp_stream_cut(const asp_stream *s);
+
+/* Blocking reads: run the loop until done. Return the byte count (0 at
+ * EOF) or a negative errno, as the async forms; -EBUSY from a callback.
+ * readline_sync: cap is the limit; the line is not NUL-terminated.
+ * readexactly_sync: on -ENODATA, *got (if not NULL) holds the partial
+ * count copied to buf. read_all_sync: reads to EOF into a new buffer
+ * (NUL-terminated, free with asp_free) and returns its length. */
+ASP_API ssize_t asp_stream_read_sync(asp_stream *s, void *buf, size_t n);
+ASP_API ssize_t asp_stream_readline_sync(asp_stream *s, char *buf,
+                                         size_t cap);
+ASP_API ssize_t asp_stream_readexactly_sync(asp_stream *s, void *buf,
+                                            size_t n, size_t *got);
+ASP_API ssize_t asp_stream_read_all_sync(asp_stream *s, char **buf);
+
+/* Writing (stdin).
+ *
+ * Writes never block and never raise SIGPIPE in the process: the calling
+ * thread blocks SIGPIPE around each write and consumes the one a broken
+ * pipe raises (the process's signal dispositions are never changed). */
+
+/* Queues len bytes (copied) for the child; what the pipe takes at once is
+ * written at once.
+ * Errors: -EPIPE the child exited or closed its stdin; -EBADF closed;
+ *         -EOPNOTSUPP s is not stdin; -EINVAL; -ENOMEM. */
+ASP_API int asp_stream_write(asp_stream *s, const void *buf, size_t len);
+
+typedef void (*asp_drain_cb)(asp_stream *s, int err, void *data);
+
+/* cb runs once every queued byte is in the pipe (err 0), or with -EPIPE
+ * if the child stopped reading. Errors as write; -EBUSY a drain is
+ * pending. */
+ASP_API int asp_stream_drain(asp_stream *s, asp_drain_cb cb, void *data);
+
+/* Blocking drain. Returns 0, -EPIPE, or as asp_stream_drain. */
+ASP_API int asp_stream_drain_sync(asp_stream *s);
+
+/* Closes a stream. For stdin: the child sees EOF (queued bytes are
+ * dropped; drain first to keep them). For outputs: the pipe is closed and
+ * buffered data dropped. A pending request completes with -ECANCELED.
+ * Errors: -EINVAL s NULL; -EBADF already closed. */
+ASP_API int asp_stream_close(asp_stream *s);
+
+/* ------------------------------------------------------------------ */
+/* communicate and run                                                 */
+/* ------------------------------------------------------------------ */
+
+/* asp_result.flags */
+#define ASP_RESULT_TIMEOUT 0x1u /* the timeout expired */
+#define ASP_RESULT_KILLED 0x2u  /* and the child was stopped by escalation */
+#define ASP_RESULT_CUT 0x4u     /* a pipe outlived the child past the eof
+                                   grace and was closed: output may be cut */
+#define ASP_RESULT_CAPPED 0x8u  /* more than cap bytes came; the rest was
+                                   read and discarded */
+
+/* What communicate collected. out/err are NUL-terminated (the NUL is not
+ * counted in the length) and NULL when that stream is not a pipe. */
+typedef struct asp_result {
+    asp_status status; /* ASP_EXIT_NONE after a timeout without escalation */
+    char *out;
+    size_t out_len;
+    char *err;
+    size_t err_len;
+    unsigned flags;
+} asp_result;
+
+/* Frees the buffers of r and zeroes it. NULL is ignored. */
+ASP_API void asp_result_free(asp_result *r);
+
+/* asp_comm_opts.flags */
+#define ASP_COMM_ESCALATE 0x1u /* on timeout, run the kill escalation */
+
+typedef struct asp_comm_opts {
+    const void *input; /* written to stdin, then stdin is closed; must stay
+                          valid until communicate completes */
+    size_t input_len;
+    int64_t timeout_ms; /* 0: none */
+    unsigned flags;     /* ASP_COMM_* */
+    asp_kill_opts kill; /* the escalation for ASP_COMM_ESCALATE */
+    size_t cap;         /* > 0: keep at most cap bytes of each output */
+} asp_comm_opts;
+
+typedef void (*asp_comm_cb)(asp_proc *p, int err, asp_result *r, void *data);
+
+/* Feeds the input (stdin is closed at once when there is none), closes
+ * stdin, reads stdout and stderr to EOF together, and waits for the exit;
+ * no deadlock for any sizes. Data already buffered in the streams is part
+ * of the result. On timeout the result has ASP_RESULT_TIMEOUT and all the
+ * output so far; with ASP_COMM_ESCALATE the child is then stopped and
+ * reaped before the callback. The callback owns *r (asp_result_free).
+ * err: 0, -ETIMEDOUT, -ECANCELED (p freed), -ENOMEM.
+ * Errors (returned): -EINVAL bad options or input without a piped stdin;
+ *         -EBUSY a read or drain is pending on one of p's streams or a
+ *         communicate is already running. */
+ASP_API int asp_communicate_start(asp_proc *p, const asp_comm_opts *opts,
+                                  asp_comm_cb cb, void *data);
+
+/* Blocking communicate. Fills *r (free with asp_result_free) and returns 0
+ * or -ETIMEDOUT (r still filled); other errors as asp_communicate_start,
+ * and then r is left empty. */
+ASP_API int asp_communicate(asp_proc *p, const asp_comm_opts *opts,
+                            asp_result *r);
+
+/* subprocess.run in one call: spawns argv with spawn (NULL: stdin from
+ * /dev/null, stdout and stderr piped — a stdin pipe is added when
+ * comm->input is set), communicates with comm, and frees the process.
+ * loop NULL: a private loop is used for the call.
+ * Returns as asp_communicate, or a spawn error (r left empty). */
+ASP_API int asp_run(asp_loop *loop, const char *const argv[],
+                    const asp_spawn_opts *spawn, const asp_comm_opts *comm,
+                    asp_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASPROC_H */

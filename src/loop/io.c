@@ -1,0 +1,167 @@
+/*
+ * io.c - fd watchers.
+ *
+ * The loop keeps a table fd -> started watcher. Backends report (fd, mask)
+ * pairs; dispatch looks the fd up in the table at the moment of delivery
+ * and re-checks the watcher's interest, so an event for a watcher stopped
+ * earlier in the same dispatch is never delivered. Stopping also erases
+ * pending events of that fd from the fired array: after "stop, close,
+ * open (same number), start" in one callback, the old fd's event cannot
+ * reach the new watcher.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Prepares w to watch fd; not started. */
+int asp_io_init(asp_loop *loop, asp_io *w, int fd, asp_io_cb cb, void *data)
+{
+    if (!loop || !w || !cb || fd < 0)
+        return -EINVAL;
+    *w = (asp_io){0};
+    w->loop_ = loop;
+    w->cb_ = cb;
+    w->data = data;
+    w->fd_ = fd;
+    w->flags_ = ASP__F_INIT;
+    return 0;
+}
+
+/* Grows the fd table to hold fd. */
+static int fdtab_reserve(asp_loop *loop, int fd)
+{
+    if ((size_t)fd < loop->fdcap)
+        return 0;
+    size_t cap = loop->fdcap ? loop->fdcap : 64;
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    asp_io **t = asp__realloc(loop->fdtab, cap * sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    memset(t + loop->fdcap, 0, (cap - loop->fdcap) * sizeof *t);
+    loop->fdtab = t;
+    loop->fdcap = cap;
+    return 0;
+}
+
+/* Sets the interest of w (0 stops). */
+int asp_io_start(asp_io *w, int events)
+{
+    if (!w || !(w->flags_ & ASP__F_INIT) ||
+        (events & ~(ASP_READ | ASP_WRITE)) != 0)
+        return -EINVAL;
+    if (events == 0)
+        return asp_io_stop(w);
+
+    asp_loop *loop = w->loop_;
+    int fd = w->fd_;
+    int r;
+
+    if (w->flags_ & ASP__F_ACTIVE) {
+        if (events != w->kernel_) {
+            r = loop->be->set(loop, fd, w->kernel_, events);
+            if (r < 0)
+                return r;
+            w->kernel_ = events;
+        }
+        w->events_ = events;
+        return 0;
+    }
+
+    if ((size_t)fd < loop->fdcap && loop->fdtab[fd] && loop->fdtab[fd] != w)
+        return -EEXIST;
+    r = fdtab_reserve(loop, fd);
+    if (r < 0)
+        return r;
+    r = loop->be->set(loop, fd, 0, events);
+    if (r < 0)
+        return r;
+    loop->fdtab[fd] = w;
+    w->kernel_ = events;
+    w->events_ = events;
+    w->flags_ |= ASP__F_ACTIVE;
+    if (!(w->flags_ & ASP__F_UNREF))
+        loop->nref++;
+    return 0;
+}
+
+/* Stops w: backend interest removed now (before the caller closes the
+ * fd), pending events of this dispatch erased. */
+int asp_io_stop(asp_io *w)
+{
+    if (!w)
+        return -EINVAL;
+    if (!(w->flags_ & ASP__F_ACTIVE))
+        return 0;
+
+    asp_loop *loop = w->loop_;
+    int fd = w->fd_;
+
+    /* A failing delete (the fd was closed behind our back) leaves nothing
+     * to undo, so the result is not reported. */
+    (void)loop->be->set(loop, fd, w->kernel_, 0);
+    loop->fdtab[fd] = NULL;
+    for (int i = loop->fired_pos + 1; i < loop->nfired; i++)
+        if (loop->fired[i].fd == fd && !(loop->fired[i].mask & ASP__EV_PROC))
+            loop->fired[i].fd = -1;
+    w->kernel_ = 0;
+    w->events_ = 0;
+    w->flags_ &= ~ASP__F_ACTIVE;
+    if (!(w->flags_ & ASP__F_UNREF))
+        loop->nref--;
+    return 0;
+}
+
+/* Non-zero while started. */
+int asp_io_active(const asp_io *w)
+{
+    return w && (w->flags_ & ASP__F_ACTIVE) != 0;
+}
+
+/* Makes w count for loop liveness again. */
+void asp_io_ref(asp_io *w)
+{
+    if (!w || !(w->flags_ & ASP__F_UNREF))
+        return;
+    w->flags_ &= ~ASP__F_UNREF;
+    if (w->flags_ & ASP__F_ACTIVE)
+        w->loop_->nref++;
+}
+
+/* Makes w not count for loop liveness. */
+void asp_io_unref(asp_io *w)
+{
+    if (!w || (w->flags_ & ASP__F_UNREF))
+        return;
+    w->flags_ |= ASP__F_UNREF;
+    if (w->flags_ & ASP__F_ACTIVE)
+        w->loop_->nref--;
+}
+
+/* Delivers the events collected by the last backend poll. */
+void asp__io_dispatch(asp_loop *loop)
+{
+    for (loop->fired_pos = 0; loop->fired_pos < loop->nfired;
+         loop->fired_pos++) {
+        asp__event ev = loop->fired[loop->fired_pos];
+        if (ev.fd < 0)
+            continue;
+        if (ev.mask & ASP__EV_PROC) {
+            asp__procs_pid_event(loop, (pid_t)ev.fd);
+            continue;
+        }
+        if ((size_t)ev.fd >= loop->fdcap)
+            continue;
+        asp_io *w = loop->fdtab[ev.fd];
+        if (!w)
+            continue;
+        int ready = ev.mask & w->events_;
+        if (ev.mask & ASP__EV_ERR)
+            ready = w->events_;
+        if (ready)
+            w->cb_(w, ready);
+    }
+    loop->nfired = 0;
+    loop->fired_pos = 0;
+}

@@ -1,0 +1,335 @@
+/*
+ * loop.c - the loop core: creation, the run modes, liveness, embedding,
+ * and the cross-thread wakeup.
+ *
+ * One iteration: run due timers; poll the backend (not blocking when told
+ * not to, when the loop is stopping or when nothing keeps it alive;
+ * otherwise until the next timer); read the clock once; dispatch fd events;
+ * run timers that became due meanwhile. Runs never nest: a blocking helper
+ * called from a callback of the same loop gets -EBUSY instead of
+ * re-entering callbacks that are still on the stack.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+void asp__timers_run(asp_loop *loop, uint64_t seq_limit);
+int64_t asp__timers_next(const asp_loop *loop, uint64_t now_ns);
+void asp__io_dispatch(asp_loop *loop);
+
+/* The monotonic clock in nanoseconds. */
+uint64_t asp__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Takes a liveness reference for internal work. */
+void asp__loop_ref(asp_loop *loop)
+{
+    loop->nref++;
+}
+
+/* Drops a reference taken with asp__loop_ref. */
+void asp__loop_unref(asp_loop *loop)
+{
+    loop->nref--;
+}
+
+/* Finds the ops of a backend id among those built in; NULL if absent. */
+static const asp__backend_ops *backend_by_id(int id)
+{
+    switch (id) {
+#ifdef ASP_HAVE_EPOLL
+    case ASP_BACKEND_EPOLL: return &asp__backend_epoll;
+#endif
+#ifdef ASP_HAVE_KQUEUE
+    case ASP_BACKEND_KQUEUE: return &asp__backend_kqueue;
+#endif
+    case ASP_BACKEND_POLL: return &asp__backend_poll;
+    default: return NULL;
+    }
+}
+
+/* The build's default backend, unless ASP_BACKEND names another one. */
+static int default_backend(void)
+{
+    const char *env = getenv("ASP_BACKEND");
+    if (env && *env) {
+        if (!strcasecmp(env, "epoll")) return ASP_BACKEND_EPOLL;
+        if (!strcasecmp(env, "kqueue")) return ASP_BACKEND_KQUEUE;
+        if (!strcasecmp(env, "poll")) return ASP_BACKEND_POLL;
+        return -1;
+    }
+#if defined(ASP_HAVE_EPOLL)
+    return ASP_BACKEND_EPOLL;
+#elif defined(ASP_HAVE_KQUEUE)
+    return ASP_BACKEND_KQUEUE;
+#else
+    return ASP_BACKEND_POLL;
+#endif
+}
+
+/* Runs on the loop's thread after asp_loop_wakeup. */
+static void wake_io_cb(asp_io *w, int events)
+{
+    asp_loop *loop = w->data;
+    (void)events;
+    atomic_store(&loop->wake_pending, 0);
+    asp__notifier_drain(&loop->wake);
+    if (loop->wake_cb)
+        loop->wake_cb(loop, loop->wake_data);
+}
+
+/* Creates a loop: backend, wakeup channel, child-source choice. */
+int asp_loop_new(asp_loop **out, const asp_loop_opts *opts)
+{
+    asp_loop_opts o = opts ? *opts : (asp_loop_opts){0};
+    int r;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (o.backend < 0 || o.backend > ASP_BACKEND_POLL || o.child_source < 0 ||
+        o.child_source > ASP_SOURCE_KQUEUE)
+        return -EINVAL;
+
+    int be_id = o.backend ? o.backend : default_backend();
+    if (be_id < 0)
+        return -EINVAL;
+    const asp__backend_ops *be = backend_by_id(be_id);
+    if (!be)
+        return -ENOTSUP;
+
+    int source;
+    r = asp__source_resolve(o.child_source, be_id, &source);
+    if (r < 0)
+        return r;
+
+    asp_loop *loop = asp__calloc(1, sizeof *loop);
+    if (!loop)
+        return -ENOMEM;
+    loop->be = be;
+    loop->source = source;
+    loop->wake.rfd = loop->wake.wfd = -1;
+    atomic_init(&loop->wake_pending, 0);
+    loop->now_ns = asp__now_ns();
+
+    r = be->init(loop);
+    if (r < 0)
+        goto fail;
+    r = asp__notifier_open(&loop->wake);
+    if (r < 0)
+        goto fail_be;
+    asp_io_init(loop, &loop->wake_io, loop->wake.rfd, wake_io_cb, loop);
+    asp_io_unref(&loop->wake_io);
+    r = asp_io_start(&loop->wake_io, ASP_READ);
+    if (r < 0)
+        goto fail_wake;
+    *out = loop;
+    return 0;
+
+fail_wake:
+    asp__notifier_close(&loop->wake);
+fail_be:
+    be->destroy(loop);
+fail:
+    asp__free(loop->fdtab);
+    asp__free(loop);
+    return r;
+}
+
+/* Frees the loop unless process handles are open or it is running. */
+int asp_loop_free(asp_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    int r = asp__procs_loop_free(loop);
+    if (r < 0)
+        return r;
+    asp_io_stop(&loop->wake_io);
+    asp__notifier_close(&loop->wake);
+    /* Watchers and timers the user left started are only forgotten: their
+     * memory is the user's. Backend interest goes with the backend. */
+    loop->be->destroy(loop);
+    asp__free(loop->fdtab);
+    asp__free(loop);
+    return 0;
+}
+
+/* Non-zero while referenced work is active. */
+int asp_loop_alive(const asp_loop *loop)
+{
+    return loop && loop->nref > 0;
+}
+
+/* Re-reads the clock. */
+void asp_loop_update_time(asp_loop *loop)
+{
+    if (loop)
+        loop->now_ns = asp__now_ns();
+}
+
+/* Cached time in ms. */
+uint64_t asp_loop_now(const asp_loop *loop)
+{
+    return loop ? loop->now_ns / 1000000u : 0;
+}
+
+/* One iteration; block says whether the poll may wait. Timers run once,
+ * before the poll; ONCE (once_timers) runs them after the poll too, so that
+ * a blocking single iteration makes progress on the timer it waited for --
+ * but only timers started before the iteration, so a timer re-armed with
+ * timeout 0 still waits for the next iteration. */
+static int loop_iterate(asp_loop *loop, int block, int once_timers)
+{
+    uint64_t seq_before = loop->timer_seq;
+    asp__timers_run(loop, UINT64_MAX);
+
+    int64_t timeout = 0;
+    if (block && !loop->stop && loop->nref > 0)
+        timeout = asp__timers_next(loop, loop->now_ns);
+
+    int n = loop->be->poll(loop, timeout, loop->fired, ASP__MAX_EVENTS);
+    loop->now_ns = asp__now_ns();
+    if (n < 0)
+        return n;
+    loop->nfired = n;
+    asp__io_dispatch(loop);
+    if (once_timers)
+        asp__timers_run(loop, seq_before);
+    return 0;
+}
+
+/* Runs in the given mode; see the header. */
+int asp_loop_run(asp_loop *loop, int mode)
+{
+    if (!loop || mode < ASP_RUN_DEFAULT || mode > ASP_RUN_NOWAIT)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    loop->running = 1;
+    loop->stop = 0;
+    loop->now_ns = asp__now_ns();
+
+    int r = 0;
+    if (mode == ASP_RUN_DEFAULT) {
+        while (loop->nref > 0 && !loop->stop) {
+            r = loop_iterate(loop, 1, 0);
+            if (r < 0)
+                break;
+        }
+    } else {
+        r = loop_iterate(loop, mode == ASP_RUN_ONCE, mode == ASP_RUN_ONCE);
+    }
+    loop->running = 0;
+    loop->stop = 0;
+    if (r < 0)
+        return r;
+    return loop->nref > 0;
+}
+
+/* Runs until *done, for the blocking helpers. */
+int asp_loop_run_until(asp_loop *loop, const int *done)
+{
+    if (!loop || !done)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    loop->running = 1;
+    loop->now_ns = asp__now_ns();
+    int r = 0;
+    while (!*done) {
+        if (loop->nref == 0) {
+            r = -EDEADLK;
+            break;
+        }
+        r = loop_iterate(loop, 1, 0);
+        if (r < 0)
+            break;
+    }
+    loop->running = 0;
+    loop->stop = 0;
+    return r;
+}
+
+/* Asks the current run to return after this iteration. */
+void asp_loop_stop(asp_loop *loop)
+{
+    if (loop)
+        loop->stop = 1;
+}
+
+/* Thread-safe, async-signal-safe wakeup; merged while one is pending. */
+int asp_loop_wakeup(asp_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (atomic_exchange(&loop->wake_pending, 1) == 0)
+        asp__notifier_post(&loop->wake);
+    return 0;
+}
+
+/* Sets the wakeup callback. */
+int asp_loop_on_wakeup(asp_loop *loop, void (*cb)(asp_loop *, void *),
+                       void *data)
+{
+    if (!loop)
+        return -EINVAL;
+    loop->wake_cb = cb;
+    loop->wake_data = data;
+    return 0;
+}
+
+/* The backend's pollable fd for embedding. */
+int asp_loop_fd(const asp_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    return loop->be->fd(loop);
+}
+
+/* Milliseconds to the next timer, rounded up; -1 none. */
+int asp_loop_timeout(const asp_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    /* The cached time may be old when a host asks between iterations. */
+    int64_t ns = asp__timers_next(loop, asp__now_ns());
+    if (ns < 0)
+        return -1;
+    int64_t ms = (ns + 999999) / 1000000;
+    return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* The backend in use. */
+int asp_loop_backend(const asp_loop *loop)
+{
+    return loop ? loop->be->id : -EINVAL;
+}
+
+/* The backend's name. */
+const char *asp_loop_backend_name(const asp_loop *loop)
+{
+    return loop ? loop->be->name : "none";
+}
+
+/* The child-exit source in use. */
+int asp_loop_child_source(const asp_loop *loop)
+{
+    return loop ? loop->source : -EINVAL;
+}
+
+/* The child-exit source's name. */
+const char *asp_loop_child_source_name(const asp_loop *loop)
+{
+    return loop ? asp__source_name(loop->source) : "none";
+}

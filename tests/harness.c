@@ -1,0 +1,142 @@
+/*
+ * harness.c - fd and child accounting for every test, and small helpers.
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fds_at_start;
+
+/* Counts entries of /proc/self/fd, minus the one opendir itself holds. */
+int asp_t_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;
+}
+
+/* Scans /proc for processes whose parent is this process. */
+int asp_t_children(int *zombies)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0, z = 0;
+    pid_t self = getpid();
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        /* "pid (comm) S ppid ...": comm may hold spaces and parens. */
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (ppid == self) {
+            n++;
+            if (state == 'Z')
+                z++;
+        }
+    }
+    closedir(d);
+    if (zombies)
+        *zombies = z;
+    return n;
+}
+
+/* Polls the child count until it reaches 0 or ms pass. */
+int asp_t_wait_no_children(int ms)
+{
+    double end = asp_t_now_ms() + ms;
+    int n;
+    while ((n = asp_t_children(NULL)) > 0 && asp_t_now_ms() < end)
+        usleep(2000);
+    return n;
+}
+
+/* Records the fd count. */
+void asp_t_setup(void)
+{
+    fds_at_start = asp_t_fd_count();
+}
+
+/* Asserts that nothing leaked: fds back to the start, no child at all. */
+void asp_t_teardown(void)
+{
+    int z = 0;
+    int kids = asp_t_children(&z);
+    ck_assert_msg(z == 0, "%d zombie children left", z);
+    ck_assert_msg(kids == 0, "%d children left", kids);
+    int fds = asp_t_fd_count();
+    ck_assert_msg(fds == fds_at_start, "fd count %d at start, %d at end",
+                  fds_at_start, fds);
+}
+
+/* Makes a case with the fixture; timeouts scale with CK_TIMEOUT_MULTIPLIER
+ * (Check's own variable) for slow runs such as valgrind. */
+TCase *asp_t_case(const char *name, double timeout_s)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, asp_t_setup, asp_t_teardown);
+    tcase_set_timeout(tc, timeout_s);
+    return tc;
+}
+
+/* The helper child lives next to the test binary. */
+const char *asp_t_child_path(void)
+{
+    static char path[4096];
+    if (!path[0]) {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+        ck_assert_int_gt(n, 0);
+        path[n] = 0;
+        char *slash = strrchr(path, '/');
+        strcpy(slash + 1, "asp_child");
+    }
+    return path;
+}
+
+/* A default loop. */
+asp_loop *asp_t_loop(void)
+{
+    asp_loop *loop = NULL;
+    int r = asp_loop_new(&loop, NULL);
+    ck_assert_msg(r == 0, "asp_loop_new: %s", asp_strerror(r));
+    return loop;
+}
+
+/* Frees a loop, which must succeed. */
+void asp_t_loop_free(asp_loop *loop)
+{
+    int r = asp_loop_free(loop);
+    ck_assert_msg(r == 0, "asp_loop_free: %s", asp_strerror(r));
+}
+
+/* Monotonic milliseconds. */
+double asp_t_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}

@@ -1,0 +1,61 @@
+/*
+ * harness.h - shared test plumbing.
+ *
+ * Every test case gets the checked fixture asp_t_setup/asp_t_teardown: the
+ * setup records the open fds, the teardown asserts that the same fds are
+ * open again and that this process has no child left (running or zombie).
+ * Check forks each test, so the counts are per test.
+ */
+#ifndef ASP_TEST_HARNESS_H
+#define ASP_TEST_HARNESS_H
+
+#include <check.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "asproc.h"
+
+/* Adds a test case with the leak-checking fixture and a timeout. */
+TCase *asp_t_case(const char *name, double timeout_s);
+
+/* The fixture (exposed for cases made by hand). */
+void asp_t_setup(void);
+void asp_t_teardown(void);
+
+/* How many fds this process has open. */
+int asp_t_fd_count(void);
+
+/* How many children this process has (any state); zombies counted in *z. */
+int asp_t_children(int *zombies);
+
+/* Waits up to ms for every child of this process to be gone; returns the
+ * number still there. Used where a child is reaped asynchronously. */
+int asp_t_wait_no_children(int ms);
+
+/* The path of the helper child program (tests/child.c). */
+const char *asp_t_child_path(void);
+
+/* A loop with default options; fails the test on error. */
+asp_loop *asp_t_loop(void);
+
+/* Frees the loop; fails the test on error. */
+void asp_t_loop_free(asp_loop *loop);
+
+/* Milliseconds on the monotonic clock. */
+double asp_t_now_ms(void);
+
+/* Suite constructors (one file per feature). */
+Suite *suite_loop(void);
+Suite *suite_timer(void);
+Suite *suite_io(void);
+Suite *suite_spawn(void);
+Suite *suite_stdio(void);
+Suite *suite_wait(void);
+Suite *suite_kill(void);
+Suite *suite_threads(void);
+Suite *suite_stream(void);
+Suite *suite_write(void);
+Suite *suite_communicate(void);
+Suite *suite_examples(void);
+
+#endif

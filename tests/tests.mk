@@ -1,0 +1,42 @@
+# tests/tests.mk - the Check suites (included by the top-level Makefile).
+#
+# `make check` runs the runner once per (backend, child-exit source) pair
+# this build and kernel support, as printed by `check_asproc --matrix`: the
+# loop suites once per backend, the process suites under every source.
+# SUITES=... limits the run to some suites.
+
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+TEST_DIR = $(BUILD)/tests/$(subst /,_,$(CONFIG_NAME))
+TEST_BIN = $(TEST_DIR)/check_asproc
+CHILD_BIN = $(TEST_DIR)/asp_child
+TEST_SRC = $(filter-out tests/child.c,$(wildcard tests/*.c))
+TEST_HDR = $(wildcard tests/*.h) include/asproc.h
+TEST_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS)
+SUITES ?=
+
+.PHONY: check check-build check-deps-ok
+
+check-deps-ok:
+	@$(PKG_CONFIG) --exists check 2>/dev/null || { \
+	  echo "Check (unit test framework) not found by pkg-config: run 'make deps' first"; exit 1; }
+
+$(TEST_BIN): $(TEST_SRC) $(TEST_HDR) $(LIB) | check-deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(TEST_SRC) $(LIB) $(CHECK_LIBS) -lpthread -o $@
+
+$(CHILD_BIN): tests/child.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) tests/child.c -o $@
+
+check-build: $(TEST_BIN) $(CHILD_BIN)
+
+check: check-build
+	@fail=0; total=0; \
+	for cfg in $$($(TEST_BIN) --matrix); do \
+	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; grp=$${rest#*:}; \
+	  echo "== backend=$$be source=$$src suites=$$grp"; \
+	  ASP_BACKEND=$$be ASP_CHILD_SOURCE=$$src $(TEST_BIN) --group $$grp $(SUITES) || fail=1; \
+	done; \
+	if [ $$fail = 0 ]; then echo "check: all runs passed"; else echo "check: FAILURES above"; fi; \
+	exit $$fail
