@@ -1,2 +1,206 @@
-/* placeholder replaced below */
-int main(void) { return 0; }
+/*
+ * child.c - the helper child the tests spawn. Its arguments are actions,
+ * run in order:
+ *
+ *   out N / err N     write N bytes ('a' + i % 26) to stdout / stderr
+ *   outchunks N S     write N bytes in writes of S bytes to stdout
+ *   lines N           write N lines "line <i>\n" to stdout
+ *   say STR / esay STR  write STR to stdout / stderr (no newline added)
+ *   echo              copy stdin to stdout until EOF
+ *   count             read stdin to EOF, print "<bytes>\n"
+ *   sleep MS          sleep MS milliseconds
+ *   ignore-term       SIGTERM ignored from here on
+ *   grandchild MS     fork a grandchild that keeps stdout/stderr open for MS
+ *                     ms (ignoring SIGTERM if ignore-term ran), then exits
+ *   exit N            exit with N
+ *   raise SIG         kill itself with signal SIG
+ *   fds               print the open fds: "0 1 2\n"
+ *   env NAME          print the value of NAME or "(unset)", then "\n"
+ *   cwd               print the working directory and "\n"
+ *   ids               print "pid pgid sid\n"
+ *   sigstate          print "mask:<blocked signals> ign:<ignored signals>\n"
+ *   stdin-closed      print "closed\n" if fd 0 is not open, else "open\n"
+ *   close-stdin       close fd 0
+ *
+ * Without "exit" it exits 0 at the end.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* write(2) all of buf, retrying short writes; exits on failure. */
+static void put(int fd, const char *buf, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(99);
+        }
+        buf += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Writes n pattern bytes to fd in writes of chunk bytes. */
+static void pattern(int fd, long n, long chunk)
+{
+    static char buf[1 << 16];
+    if (chunk <= 0 || chunk > (long)sizeof buf)
+        chunk = sizeof buf;
+    long off = 0;
+    while (off < n) {
+        long k = n - off < chunk ? n - off : chunk;
+        for (long i = 0; i < k; i++)
+            buf[i] = (char)('a' + (off + i) % 26);
+        put(fd, buf, (size_t)k);
+        off += k;
+    }
+}
+
+/* Sleeps ms milliseconds, resuming after signals. */
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Runs the actions. */
+int main(int argc, char **argv)
+{
+    char line[256];
+    int ignore_term = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *arg = i + 1 < argc ? argv[i + 1] : "0";
+        if (!strcmp(a, "out") || !strcmp(a, "err")) {
+            pattern(a[0] == 'o' ? 1 : 2, atol(arg), 0);
+            i++;
+        } else if (!strcmp(a, "outchunks")) {
+            pattern(1, atol(arg), i + 2 < argc ? atol(argv[i + 2]) : 0);
+            i += 2;
+        } else if (!strcmp(a, "lines")) {
+            long n = atol(arg);
+            for (long k = 0; k < n; k++) {
+                int len = snprintf(line, sizeof line, "line %ld\n", k);
+                put(1, line, (size_t)len);
+            }
+            i++;
+        } else if (!strcmp(a, "say") || !strcmp(a, "esay")) {
+            put(a[0] == 's' ? 1 : 2, arg, strlen(arg));
+            i++;
+        } else if (!strcmp(a, "echo") || !strcmp(a, "count")) {
+            static char buf[1 << 16];
+            long total = 0;
+            ssize_t r;
+            while ((r = read(0, buf, sizeof buf)) != 0) {
+                if (r < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    _exit(98);
+                }
+                total += r;
+                if (a[0] == 'e')
+                    put(1, buf, (size_t)r);
+            }
+            if (a[0] == 'c') {
+                int len = snprintf(line, sizeof line, "%ld\n", total);
+                put(1, line, (size_t)len);
+            }
+        } else if (!strcmp(a, "sleep")) {
+            sleep_ms(atol(arg));
+            i++;
+        } else if (!strcmp(a, "ignore-term")) {
+            signal(SIGTERM, SIG_IGN);
+            ignore_term = 1;
+        } else if (!strcmp(a, "grandchild")) {
+            long ms = atol(arg);
+            i++;
+            pid_t pid = fork();
+            if (pid == 0) {
+                if (ignore_term)
+                    signal(SIGTERM, SIG_IGN);
+                sleep_ms(ms);
+                _exit(0);
+            }
+        } else if (!strcmp(a, "exit")) {
+            return atoi(arg);
+        } else if (!strcmp(a, "raise")) {
+            signal(atoi(arg), SIG_DFL);
+            raise(atoi(arg));
+            i++;
+        } else if (!strcmp(a, "fds")) {
+            DIR *d = opendir("/proc/self/fd");
+            int dfd = dirfd(d);
+            struct dirent *e;
+            int fds[1024], n = 0;
+            while ((e = readdir(d)) != NULL && n < 1024)
+                if (e->d_name[0] != '.' && atoi(e->d_name) != dfd)
+                    fds[n++] = atoi(e->d_name);
+            closedir(d);
+            /* Sort for a stable answer. */
+            for (int x = 0; x < n; x++)
+                for (int y = x + 1; y < n; y++)
+                    if (fds[y] < fds[x]) {
+                        int t = fds[x];
+                        fds[x] = fds[y];
+                        fds[y] = t;
+                    }
+            for (int x = 0; x < n; x++) {
+                int len = snprintf(line, sizeof line, x ? " %d" : "%d", fds[x]);
+                put(1, line, (size_t)len);
+            }
+            put(1, "\n", 1);
+        } else if (!strcmp(a, "env")) {
+            const char *v = getenv(arg);
+            put(1, v ? v : "(unset)", strlen(v ? v : "(unset)"));
+            put(1, "\n", 1);
+            i++;
+        } else if (!strcmp(a, "cwd")) {
+            if (!getcwd(line, sizeof line))
+                strcpy(line, "?");
+            put(1, line, strlen(line));
+            put(1, "\n", 1);
+        } else if (!strcmp(a, "ids")) {
+            int len = snprintf(line, sizeof line, "%d %d %d\n", (int)getpid(),
+                               (int)getpgid(0), (int)getsid(0));
+            put(1, line, (size_t)len);
+        } else if (!strcmp(a, "sigstate")) {
+            sigset_t m;
+            sigprocmask(SIG_BLOCK, NULL, &m);
+            put(1, "mask:", 5);
+            for (int s = 1; s < 32; s++)
+                if (sigismember(&m, s) == 1) {
+                    int len = snprintf(line, sizeof line, "%d,", s);
+                    put(1, line, (size_t)len);
+                }
+            put(1, " ign:", 5);
+            for (int s = 1; s < 32; s++) {
+                struct sigaction sa;
+                if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+                    int len = snprintf(line, sizeof line, "%d,", s);
+                    put(1, line, (size_t)len);
+                }
+            }
+            put(1, "\n", 1);
+        } else if (!strcmp(a, "stdin-closed")) {
+            const char *r = fcntl(0, F_GETFD) < 0 ? "closed\n" : "open\n";
+            put(1, r, strlen(r));
+        } else if (!strcmp(a, "close-stdin")) {
+            close(0);
+        } else {
+            fprintf(stderr, "child: unknown action %s\n", a);
+            return 97;
+        }
+    }
+    return 0;
+}

@@ -44,6 +44,26 @@ void asp_t_loop_free(asp_loop *loop);
 /* Milliseconds on the monotonic clock. */
 double asp_t_now_ms(void);
 
+/* Spawns the helper child with actions (NULL-terminated list after opts);
+ * fails the test if the spawn fails. */
+asp_proc *asp_t_spawnv(asp_loop *loop, const asp_spawn_opts *o,
+                       const char *const *actions);
+#define ASP_T_SPAWN(loop, o, ...)                                          \
+    asp_t_spawnv((loop), (o), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Options with stdout (and stderr when both) piped. */
+asp_spawn_opts asp_t_piped(int out, int err, int in);
+
+/* Reads s to EOF (blocking); returns a NUL-terminated buffer to free with
+ * asp_free. */
+char *asp_t_read_all(asp_stream *s, size_t *len);
+
+/* Blocking wait that must succeed. */
+asp_status asp_t_wait(asp_proc *p);
+
+/* Frees p, which must succeed. */
+void asp_t_free(asp_proc *p);
+
 /* Suite constructors (one file per feature). */
 Suite *suite_loop(void);
 Suite *suite_timer(void);

@@ -45,7 +45,7 @@ static int ep_init(asp_loop *loop)
     ep_state *s = asp__malloc(sizeof *s);
     if (!s)
         return -ENOMEM;
-    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->epfd = asp__fd_high(epoll_create1(EPOLL_CLOEXEC));
     if (s->epfd < 0) {
         int e = -errno;
         asp__free(s);

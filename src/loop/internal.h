@@ -51,6 +51,7 @@ struct asp_loop {
     unsigned nref; /* active referenced watchers/timers + internal refs */
     int running;
     int stop;
+    const int *until; /* asp_loop_run_until's flag: set means "stop" */
 
     asp__notifier wake;
     asp_io wake_io;
@@ -87,6 +88,11 @@ void asp__notifier_drain(const asp__notifier *n);
 /* --- fd helpers (src/loop/notify.c) --- */
 /* pipe2(O_CLOEXEC | extra) where available; -errno on failure. */
 int asp__pipe(int fds[2], int extra_flags);
+/* Moves a long-lived fd of the library off 0-2 (keeping close-on-exec):
+ * in a host that closed its stdio, our fds would otherwise take those
+ * numbers and a child inheriting "stdin" would get our epoll fd. Returns
+ * the fd to use (closing the old one), or -errno. */
+int asp__fd_high(int fd);
 int asp__set_nonblock(int fd);
 
 /* --- the process module's hooks, called by the loop (src/proc) --- */

@@ -195,7 +195,8 @@ static int loop_iterate(asp_loop *loop, int block, int once_timers)
     asp__timers_run(loop, UINT64_MAX);
 
     int64_t timeout = 0;
-    if (block && !loop->stop && loop->nref > 0)
+    if (block && !loop->stop && !(loop->until && *loop->until) &&
+        loop->nref > 0)
         timeout = asp__timers_next(loop, loop->now_ns);
 
     int n = loop->be->poll(loop, timeout, loop->fired, ASP__MAX_EVENTS);
@@ -245,6 +246,7 @@ int asp_loop_run_until(asp_loop *loop, const int *done)
     if (loop->running)
         return -EBUSY;
     loop->running = 1;
+    loop->until = done;
     loop->now_ns = asp__now_ns();
     int r = 0;
     while (!*done) {
@@ -257,6 +259,7 @@ int asp_loop_run_until(asp_loop *loop, const int *done)
             break;
     }
     loop->running = 0;
+    loop->until = NULL;
     loop->stop = 0;
     return r;
 }

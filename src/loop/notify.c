@@ -42,6 +42,17 @@ int asp__pipe(int fds[2], int extra_flags)
 #endif
 }
 
+/* Moves fd to 3 or above if it sits on a stdio number. */
+int asp__fd_high(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int e = errno;
+    close(fd);
+    return nfd < 0 ? -e : nfd;
+}
+
 /* Sets O_NONBLOCK on fd; 0 or -errno. */
 int asp__set_nonblock(int fd)
 {
@@ -58,6 +69,9 @@ int asp__notifier_open(asp__notifier *n)
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fd < 0)
         return -errno;
+    fd = asp__fd_high(fd);
+    if (fd < 0)
+        return fd;
     n->rfd = n->wfd = fd;
     return 0;
 #else
@@ -65,6 +79,16 @@ int asp__notifier_open(asp__notifier *n)
     int r = asp__pipe(fds, O_NONBLOCK);
     if (r < 0)
         return r;
+    fds[0] = asp__fd_high(fds[0]);
+    fds[1] = asp__fd_high(fds[1]);
+    if (fds[0] < 0 || fds[1] < 0) {
+        r = fds[0] < 0 ? fds[0] : fds[1];
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        return r;
+    }
     n->rfd = fds[0];
     n->wfd = fds[1];
     return 0;

@@ -187,14 +187,19 @@ static uint64_t ms_to_ns(int64_t ms)
     return (uint64_t)ms * 1000000u;
 }
 
-/* (Re)starts t relative to the loop's cached time. */
+/* (Re)starts t. The deadline counts from the clock read now, not from the
+ * loop's cached time, which may be old when the call comes between
+ * iterations: a timeout never fires early. */
 int asp_timer_start(asp_timer *t, int64_t timeout_ms, int64_t repeat_ms)
 {
     if (!t || !(t->flags_ & ASP__F_INIT) || timeout_ms < 0 || repeat_ms < 0)
         return -EINVAL;
     asp_timer_stop(t);
     asp_loop *loop = t->loop_;
-    t->due_ = loop->now_ns + ms_to_ns(timeout_ms);
+    uint64_t now = asp__now_ns();
+    if (now < loop->now_ns)
+        now = loop->now_ns;
+    t->due_ = now + ms_to_ns(timeout_ms);
     t->repeat_ = ms_to_ns(repeat_ms);
     t->seq_ = loop->timer_seq++;
     t->flags_ |= ASP__F_ACTIVE;

@@ -208,6 +208,11 @@ int asp__source_start(struct asp__procs *ps)
             r = -errno;
             goto fail_io;
         }
+        ps->sigfd = asp__fd_high(ps->sigfd);
+        if (ps->sigfd < 0) {
+            r = ps->sigfd;
+            goto fail_io;
+        }
         asp_io_init(loop, &ps->sigfd_io, ps->sigfd, sigfd_cb, ps);
         asp_io_unref(&ps->sigfd_io);
         r = asp_io_start(&ps->sigfd_io, ASP_READ);

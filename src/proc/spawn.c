@@ -119,8 +119,11 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
     /* The child's end stays blocking: children expect blocking stdio. */
     int ours = i == 0 ? fds[1] : fds[0];
     int theirs = i == 0 ? fds[0] : fds[1];
-    r->parent_end[i] = ours;
     r->child_src[i] = own(r, theirs);
+    ours = asp__fd_high(ours); /* our end lives on: keep it off 0-2 */
+    if (ours < 0)
+        return ours;
+    r->parent_end[i] = ours;
     e = asp__set_nonblock(ours);
     if (e < 0)
         return e;
@@ -441,6 +444,17 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
         e = -c.err;
         reap_failed(pid, pidfd);
         goto fail;
+    }
+    if (pidfd >= 0 && pidfd < 3) {
+        /* The pidfd lives as long as the child: keep it off 0-2. */
+        int hi = asp__fd_high(pidfd);
+        if (hi < 0) {
+            kill(pid, SIGKILL);
+            e = hi;
+            reap_failed(pid, -1);
+            goto fail;
+        }
+        pidfd = hi;
     }
 
     asp_proc *p = r.p;
