@@ -1,0 +1,147 @@
+/*
+ * asp_stream_bench.c - asproc's read paths under the same work as the
+ * raw, libuv and asyncio peers: read-and-discard through
+ * asp_stream_on_chunks, lines through asp_stream_on_lines, capture
+ * through asp_communicate.
+ */
+#include "asp_bench.h"
+#include "pattern.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What one continuous read keeps between callbacks. */
+struct reader {
+    const struct pat *pat; /* NULL: no byte check */
+    uint64_t off;          /* bytes delivered */
+    uint64_t lines;        /* lines delivered (lines mode) */
+    int done;              /* set at EOF or error: ends run_until */
+    int err;
+};
+
+/* Chunk callback: buf points into the stream's buffer; the chunk is only
+ * counted (and checked when asked), then dropped, as a discard loop
+ * would. */
+static void on_chunk(asp_stream *s, int err, const char *buf, size_t len,
+                     void *data)
+{
+    struct reader *r = data;
+    (void)s;
+    if (err < 0 || len == 0) {
+        r->err = err;
+        r->done = 1;
+        return;
+    }
+    if (r->pat && !pat_check(r->pat, r->off, buf, len))
+        bench_mismatch("asproc: output differs from the pattern", r->off);
+    r->off += len;
+}
+
+/* Line callback: one whole line per call. */
+static void on_line(asp_stream *s, int err, const char *buf, size_t len,
+                    void *data)
+{
+    struct reader *r = data;
+    (void)s;
+    if (err < 0 || len == 0) {
+        r->err = err;
+        r->done = 1;
+        return;
+    }
+    if (r->pat && (len != PAT_LINE_LEN || !pat_check(r->pat, r->off, buf,
+                                                     len)))
+        bench_mismatch("asproc: line differs from the pattern", r->lines);
+    r->off += len;
+    r->lines++;
+}
+
+/* Spawns the writer, reads its stdout continuously with the chunk or line
+ * callback until EOF, reaps it, and prints the rate. */
+static void read_run(const struct bench_args *a, int lines)
+{
+    struct pat pat;
+    struct reader r;
+    memset(&r, 0, sizeof r);
+    if (a->verify) {
+        if (pat_init(&pat, lines ? PAT_LINES : PAT_BYTES, (size_t)64 << 10))
+            bench_die("pattern", ENOMEM);
+        r.pat = &pat;
+    }
+    asp_spawn_opts o = asp_bench_opts(a);
+    uint64_t want = lines ? a->size * PAT_LINE_LEN : a->size;
+    asp_loop *loop;
+    asp_proc *p;
+    asp_must(asp_loop_new(&loop, NULL), "asp_loop_new");
+    uint64_t t0 = bench_now_ns();
+    asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
+                                     a, lines, 0), &o), "asp_spawn");
+    asp_stream *s = asp_proc_stdout(p);
+    if (lines)
+        asp_must(asp_stream_on_lines(s, 0, on_line, &r), "on_lines");
+    else
+        asp_must(asp_stream_on_chunks(s, 0, on_chunk, &r), "on_chunks");
+    asp_must(asp_loop_run_until(loop, &r.done), "asp_loop_run_until");
+    asp_reap_ok(p);
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    asp_must(asp_loop_free(loop), "asp_loop_free");
+    asp_must(r.err, "continuous read");
+    if (r.off != want)
+        bench_mismatch("asproc: byte count differs", r.off);
+    if (lines && r.lines != a->size)
+        bench_mismatch("asproc: line count differs", r.lines);
+    if (lines)
+        bench_result("lines", a->variant, (double)a->size / secs / 1e6,
+                     "Mlines/s");
+    else
+        bench_result("throughput", a->variant, (double)want / secs / 1e9,
+                     "GB/s");
+    if (a->verify)
+        pat_free(&pat);
+}
+
+/* Read-and-discard throughput through asp_stream_on_chunks. */
+void asp_tput(const struct bench_args *a)
+{
+    read_run(a, 0);
+}
+
+/* Line rate through asp_stream_on_lines. */
+void asp_lines(const struct bench_args *a)
+{
+    read_run(a, 1);
+}
+
+/* Captures a->size bytes with asp_communicate, in a fresh process so the
+ * peak RSS is this capture's own. Prints the rate and the peak RSS over
+ * the captured size; the bytes are checked after the clock stops. */
+void asp_capture(const struct bench_args *a)
+{
+    asp_spawn_opts o = asp_bench_opts(a);
+    asp_loop *loop;
+    asp_proc *p;
+    asp_result res;
+    asp_must(asp_loop_new(&loop, NULL), "asp_loop_new");
+    uint64_t t0 = bench_now_ns();
+    asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
+                                     a, 0, 0), &o), "asp_spawn");
+    asp_must(asp_communicate(p, NULL, &res), "asp_communicate");
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    uint64_t rss = bench_peak_rss();
+    if (res.status.kind != ASP_EXIT_CODE || res.status.code != 0)
+        bench_die("writer did not exit 0", EIO);
+    struct pat pat;
+    if (pat_init(&pat, PAT_BYTES, (size_t)1 << 20) != 0)
+        bench_die("pattern", ENOMEM);
+    if (res.out_len != a->size || !pat_check(&pat, 0, res.out, res.out_len))
+        bench_mismatch("asproc: captured bytes differ", res.out_len);
+    bench_result("capture", a->variant, (double)res.out_len / secs / 1e9,
+                 "GB/s");
+    bench_result("capture-rss", a->variant,
+                 (double)rss / (double)res.out_len, "x-captured");
+    pat_free(&pat);
+    asp_result_free(&res);
+    asp_must(asp_proc_free(p, ASP_FREE_DETACH), "asp_proc_free");
+    asp_must(asp_loop_free(loop), "asp_loop_free");
+}

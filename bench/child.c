@@ -1,0 +1,62 @@
+/*
+ * child.c - posix_spawn of the writer for the raw C peers (see child.h).
+ */
+#define _GNU_SOURCE
+#include "child.h"
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Makes the channel pair rd/wr for transport (see child.h). */
+static void make_channel(const char *transport, int fds[2])
+{
+    if (strcmp(transport, "socketpair") == 0) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+            bench_die("socketpair", errno);
+        return;
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        bench_die("pipe2", errno);
+    if (strcmp(transport, "pipe1m") == 0 &&
+        fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0)
+        bench_die("F_SETPIPE_SZ 1 MiB", errno);
+}
+
+/* Starts argv[0] with stdout on a new channel (see child.h). */
+void child_start(struct child *c, char *const argv[], const char *transport)
+{
+    int fds[2];
+    make_channel(transport, fds);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    /* dup2 onto 1 clears close-on-exec for the child's copy only. */
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    int err = posix_spawn(&c->pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err != 0)
+        bench_die("posix_spawn writer", err);
+    close(fds[1]);
+    c->fd = fds[0];
+}
+
+/* Closes the read end and waits for the child with status 0. */
+void child_finish(struct child *c)
+{
+    int st;
+    close(c->fd);
+    c->fd = -1;
+    while (waitpid(c->pid, &st, 0) < 0)
+        if (errno != EINTR)
+            bench_die("waitpid", errno);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        bench_die("writer did not exit 0", EIO);
+}

@@ -1,0 +1,33 @@
+/*
+ * peer_raw.c - the raw C peer: one measurement per run.
+ *
+ *   peer_raw tput|lines|capture|spawn|timer [options, see common.h]
+ */
+#include "common.h"
+#include "raw.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Pins this process, then runs the mode named by argv[1]. */
+int main(int argc, char **argv)
+{
+    struct bench_args a;
+    bench_parse(argc, argv, &a);
+    bench_pin(a.cpu);
+    if (strcmp(a.mode, "tput") == 0)
+        raw_tput(&a);
+    else if (strcmp(a.mode, "lines") == 0)
+        raw_lines(&a);
+    else if (strcmp(a.mode, "capture") == 0)
+        raw_capture(&a);
+    else if (strcmp(a.mode, "spawn") == 0)
+        raw_spawn(&a);
+    else if (strcmp(a.mode, "timer") == 0)
+        raw_timer(&a);
+    else {
+        fprintf(stderr, "peer_raw: unknown mode %s\n", a.mode);
+        return 1;
+    }
+    return 0;
+}

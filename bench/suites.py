@@ -1,0 +1,164 @@
+"""What the benchmark suite runs: sizes, variants, comparisons and bars.
+
+The table mirrors the bar table of the benchmark method: every RATIO that
+has a bar names it here, and bench/run.py prints one RATIO line for each
+comparison whose two sides both ran.
+"""
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+# Sizes per mode. asyncio gets smaller sizes in the full run so the suite
+# fits its time budget; every figure is a rate, so ratios stay comparable.
+FULL = {
+    "pairs": 7, "spawn_pairs": 3, "capture_pairs": 5, "conc_pairs": 5,
+    "timer_blocks": 5,
+    "tput": 2 * GIB, "tput_asyncio": 256 * MIB,
+    "lines": 20_000_000, "lines_asyncio": 1_000_000,
+    "capture": 512 * MIB, "capture_asyncio": 128 * MIB,
+    "spawns": 2000, "heap_mib": 2048,
+    "children": 1000, "child_size": MIB,
+    "timer_samples": 1000, "escalations": 1000,
+    "chunk": 64 * 1024, "verify": False, "timeout": 600,
+}
+
+# The quick run checks bytes, never speed: small sizes, every byte
+# verified, and an odd write size so chunks and lines straddle reads.
+QUICK = {
+    "pairs": 1, "spawn_pairs": 1, "capture_pairs": 1, "conc_pairs": 1,
+    "timer_blocks": 1,
+    "tput": 64 * MIB, "tput_asyncio": 8 * MIB,
+    "lines": 200_000, "lines_asyncio": 50_000,
+    "capture": 16 * MIB, "capture_asyncio": 8 * MIB,
+    "spawns": 50, "heap_mib": 64,
+    "children": 1000, "child_size": 100_000,
+    "timer_samples": 20, "escalations": 10,
+    "chunk": 12345, "verify": True, "timeout": 120,
+}
+
+
+class Suite:
+    """One benchmark: its variants (run once per round, in order), the
+    RESULT key its peers print, and its comparisons.
+
+    variants: (name, peer, mode, extra options) with peer one of raw, uv,
+    asyncio, asproc. ratios: (A, B, bar text or None, invert) where invert
+    turns a ratio of rates into a ratio of times (slowdowns)."""
+
+    def __init__(self, name, key, unit, rounds, variants, ratios,
+                 cpu=-1, child_cpu=-1, samples=False, bench=None):
+        self.name = name
+        self.key = key
+        self.unit = unit
+        self.rounds = rounds
+        self.variants = variants
+        self.ratios = ratios
+        self.cpu = cpu
+        self.child_cpu = child_cpu
+        self.samples = samples
+        self.bench = bench or name
+
+
+def stream_variants(mode, size, size_asyncio, transports):
+    """The raw, asproc, libuv and asyncio variants of a stream mode, each
+    asproc variant right after the raw one on the same transport so the
+    pairs run side by side."""
+    out = []
+    for t in transports:
+        out.append((f"raw-{t}", "raw", mode, {"transport": t, "size": size}))
+        out.append((f"asproc-{t}", "asproc", mode,
+                    {"transport": t, "size": size}))
+    out.append(("libuv", "uv", mode, {"size": size}))
+    out.append(("asyncio", "asyncio", mode, {"size": size_asyncio}))
+    return out
+
+
+def suites(cfg):
+    """All suites for the sizes in cfg (FULL or QUICK), in running order."""
+    out = []
+    for place, cpu, child in (("split", 0, 1), ("same", 0, 0)):
+        variants = stream_variants("tput", cfg["tput"], cfg["tput_asyncio"],
+                                   ("pipe", "pipe1m", "socketpair"))
+        variants.append(("raw-epoll", "raw", "tput",
+                         {"transport": "epoll", "size": cfg["tput"]}))
+        out.append(Suite(
+            f"throughput-{place}", "throughput", "GB/s", cfg["pairs"],
+            variants, [
+                ("asproc-pipe", "raw-pipe", ">= 0.95", False),
+                ("asproc-pipe1m", "raw-pipe1m", ">= 0.95", False),
+                ("asproc-socketpair", "raw-socketpair", ">= 0.95", False),
+                ("asproc-socketpair", "libuv", ">= 1.0", False),
+                ("asproc-pipe", "asyncio", ">= 25", False),
+                ("raw-epoll", "raw-pipe", None, False),
+                # The limit itself over asyncio: what any bar over asyncio
+                # can reach on this machine.
+                ("raw-pipe", "asyncio", None, False),
+            ], cpu=cpu, child_cpu=child))
+    out.append(Suite(
+        "lines", "lines", "Mlines/s", cfg["pairs"],
+        stream_variants("lines", cfg["lines"], cfg["lines_asyncio"],
+                        ("pipe", "socketpair")), [
+            ("asproc-pipe", "raw-pipe", ">= 0.9", False),
+            ("asproc-socketpair", "raw-socketpair", ">= 0.9", False),
+            ("asproc-pipe", "asyncio", ">= 50", False),
+            ("asproc-socketpair", "libuv", None, False),
+            ("raw-pipe", "asyncio", None, False),
+        ], cpu=0, child_cpu=1))
+    cap = cfg["capture"]
+    out.append(Suite(
+        "capture", "capture", "GB/s", cfg["capture_pairs"], [
+            ("raw-realloc", "raw", "capture", {"size": cap}),
+            ("asproc", "asproc", "capture", {"size": cap}),
+            ("raw-realloc-socketpair", "raw", "capture",
+             {"size": cap, "transport": "socketpair"}),
+            ("asproc-socketpair", "asproc", "capture",
+             {"size": cap, "transport": "socketpair"}),
+            ("libuv", "uv", "capture", {"size": cap}),
+            ("asyncio", "asyncio", "capture",
+             {"size": cfg["capture_asyncio"]}),
+        ], [
+            ("asproc", "libuv", ">= 1.5", False),
+            ("asproc-socketpair", "libuv", ">= 1.5", False),
+            ("asproc", "raw-realloc", None, False),
+            ("asproc-socketpair", "raw-realloc-socketpair", None, False),
+            ("asproc", "asyncio", None, False),
+        ], cpu=0, child_cpu=1))
+    n, heap = cfg["spawns"], cfg["heap_mib"]
+    big = f"{heap // 1024}g" if heap >= 1024 else f"{heap}m"
+    out.append(Suite(
+        "spawn", "spawn", "spawns/s", cfg["spawn_pairs"], [
+            ("posix_spawn", "raw", "spawn", {"count": n}),
+            ("asproc", "asproc", "spawn", {"count": n}),
+            (f"posix_spawn-{big}", "raw", "spawn",
+             {"count": n, "heap_mib": heap}),
+            (f"asproc-{big}", "asproc", "spawn",
+             {"count": n, "heap_mib": heap}),
+        ], [
+            ("asproc", "posix_spawn", ">= 0.95", False),
+            (f"asproc-{big}", f"posix_spawn-{big}", None, False),
+            # Slowdowns: time per spawn with the big heap over without.
+            (f"asproc-{big}", "asproc", "<= 1.25", True),
+            (f"posix_spawn-{big}", "posix_spawn", None, True),
+        ]))
+    kids, each = cfg["children"], cfg["child_size"]
+    out.append(Suite(
+        "concurrency", "concurrency", "GB/s", cfg["conc_pairs"], [
+            (f"asproc-{kids}", "asproc", "conc",
+             {"count": kids, "size": each}),
+            ("asproc-1", "asproc", "conc-seq", {"count": kids, "size": each}),
+        ], [(f"asproc-{kids}", "asproc-1", ">= 0.8", False)]))
+    blocks = cfg["timer_blocks"]
+    out.append(Suite(
+        "timer", "timer", "us", blocks, [
+            ("asproc", "asproc", "timer",
+             {"count": max(1, cfg["timer_samples"] // blocks)}),
+            ("timerfd", "raw", "timer",
+             {"count": max(1, cfg["timer_samples"] // blocks)}),
+        ], [("asproc-p99", "1ms", "<= 1", False),
+            ("asproc-p99", "timerfd-p99", None, False)], samples=True))
+    out.append(Suite(
+        "escalation", "escalation", "us", blocks, [
+            ("asproc", "asproc", "escalation",
+             {"count": max(1, cfg["escalations"] // blocks)}),
+        ], [("asproc-p99", "1ms", "<= 1", False)], samples=True))
+    return out
