@@ -27,18 +27,16 @@ static const suite_entry suites[] = {
     {"loop", suite_loop, 0},
     {"timer", suite_timer, 0},
     {"io", suite_io, 0},
-#ifdef ASP_TEST_PROC
     {"spawn", suite_spawn, 1},
     {"stdio", suite_stdio, 1},
     {"wait", suite_wait, 1},
     {"kill", suite_kill, 1},
     {"threads", suite_threads, 1},
-#endif
-#ifdef ASP_TEST_STREAM
     {"stream", suite_stream, 1},
     {"write", suite_write, 1},
     {"communicate", suite_communicate, 1},
-    {"examples", suite_examples, 1},
+#ifdef ASP_TEST_EXAMPLES
+    {"examples", suite_examples, 0},
 #endif
 };
 

@@ -12,7 +12,7 @@ TEST_BIN = $(TEST_DIR)/check_asproc
 CHILD_BIN = $(TEST_DIR)/asp_child
 TEST_SRC = $(filter-out tests/child.c,$(wildcard tests/*.c))
 TEST_HDR = $(wildcard tests/*.h) include/asproc.h
-TEST_CFLAGS = -DASP_TEST_PROC -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS)
+TEST_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS)
 SUITES ?=
 
 .PHONY: check check-build check-deps-ok

@@ -1,0 +1,312 @@
+/*
+ * test_communicate.c - communicate and run: no input, empty input, large
+ * input, large output both ways at once, a timeout that keeps the partial
+ * output (with and without escalation), a grandchild holding the pipe,
+ * the cap, non-piped streams, data read before communicate, run().
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Checks the child's letter pattern. */
+static void check_pattern(const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != 'a' + (int)(i % 26))
+            ck_abort_msg("byte %zu differs", i);
+}
+
+START_TEST(comm_no_input_and_empty_input)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 1);
+    for (int k = 0; k < 2; k++) {
+        asp_proc *p = ASP_T_SPAWN(loop, &o, "count", "esay", "e");
+        asp_comm_opts c = {0};
+        if (k == 1)
+            c.input = ""; /* empty: same as none */
+        asp_result r;
+        ck_assert_int_eq(asp_communicate(p, &c, &r), 0);
+        ck_assert_str_eq(r.out, "0\n");
+        ck_assert_uint_eq(r.out_len, 2);
+        ck_assert_str_eq(r.err, "e");
+        ck_assert_int_eq(r.status.kind, ASP_EXIT_CODE);
+        ck_assert_int_eq(r.status.code, 0);
+        ck_assert_uint_eq(r.flags, 0);
+        asp_result_free(&r);
+        ck_assert_ptr_null(r.out);
+        asp_t_free(p);
+    }
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_large_both_directions)
+{
+    /* 8 MiB to stderr before reading stdin, then 8 MiB echoed back: any
+     * order of blocking would deadlock without concurrent feeding and
+     * reading. */
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 1);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "err", "8388608", "echo");
+    size_t n = 8u << 20;
+    char *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)('a' + i % 26);
+    asp_comm_opts c = {0};
+    c.input = in;
+    c.input_len = n;
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), 0);
+    ck_assert_uint_eq(r.out_len, n);
+    ck_assert_uint_eq(r.err_len, n);
+    check_pattern(r.out, n);
+    check_pattern(r.err, n);
+    ck_assert_int_eq(r.status.code, 0);
+    asp_result_free(&r);
+    free(in);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_timeout_keeps_partial_output)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "partial", "esay", "E", "sleep", "10000");
+    asp_comm_opts c = {0};
+    c.timeout_ms = 300;
+    asp_result r;
+    double t0 = asp_t_now_ms();
+    ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
+    ck_assert(asp_t_now_ms() - t0 < 3000);
+    ck_assert_str_eq(r.out, "partial");
+    ck_assert_str_eq(r.err, "E");
+    ck_assert(r.flags & ASP_RESULT_TIMEOUT);
+    ck_assert(!(r.flags & ASP_RESULT_KILLED));
+    ck_assert_int_eq(r.status.kind, ASP_EXIT_NONE);
+    asp_result_free(&r);
+    /* The child still runs; stop it now. */
+    asp_status st;
+    ck_assert_int_eq(asp_proc_stop(p, NULL, &st), 0);
+    ck_assert_int_eq(st.signal, SIGTERM);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_timeout_then_escalation)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "kept", "sleep", "10000");
+    asp_comm_opts c = {0};
+    c.timeout_ms = 200;
+    c.flags = ASP_COMM_ESCALATE;
+    c.kill.steps[0] = (asp_kill_step){SIGTERM, 200};
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
+    ck_assert_str_eq(r.out, "kept");
+    ck_assert(r.flags & ASP_RESULT_TIMEOUT);
+    ck_assert(r.flags & ASP_RESULT_KILLED);
+    ck_assert_int_eq(r.status.kind, ASP_EXIT_SIGNAL);
+    ck_assert_int_eq(r.status.signal, SIGKILL);
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_grandchild_holding_stdout_is_bounded)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    o.eof_grace_ms = 300;
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "x", "grandchild", "5000", "exit", "0");
+    asp_result r;
+    double t0 = asp_t_now_ms();
+    ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
+    ck_assert_msg(asp_t_now_ms() - t0 < 3000, "communicate waited for the grandchild");
+    ck_assert_str_eq(r.out, "x");
+    ck_assert(r.flags & ASP_RESULT_CUT);
+    ck_assert_int_eq(r.status.code, 0);
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+    usleep(20000);
+}
+END_TEST
+
+START_TEST(comm_cap_exceeded)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "3000000", "err", "10", "exit", "0");
+    asp_comm_opts c = {0};
+    c.cap = 1000;
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), 0);
+    ck_assert_uint_eq(r.out_len, 1000);
+    check_pattern(r.out, 1000);
+    ck_assert_uint_eq(r.err_len, 10);
+    ck_assert(r.flags & ASP_RESULT_CAPPED);
+    ck_assert_int_eq(r.status.code, 0); /* the rest was read, the child ran on */
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_not_piped_and_bad_input)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = {0};
+    o.stdio[1].mode = ASP_STDIO_NULL;
+    o.stdio[2].mode = ASP_STDIO_PIPE;
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "esay", "only-err");
+    asp_comm_opts c = {0};
+    c.input = "data";
+    c.input_len = 4;
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), -EINVAL); /* no stdin pipe */
+    c.input_len = 0;
+    c.timeout_ms = -1;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), -EINVAL);
+    ck_assert_int_eq(asp_communicate(p, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
+    ck_assert_ptr_null(r.out);
+    ck_assert_str_eq(r.err, "only-err");
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_includes_data_read_ahead)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 0, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "first\nsecond\nthird\n");
+    char buf[64];
+    ck_assert_int_eq(asp_stream_readline_sync(asp_proc_stdout(p), buf, sizeof buf), 6);
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
+    ck_assert_str_eq(r.out, "second\nthird\n");
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_run_convenience)
+{
+    asp_result r;
+    const char *argv[] = {asp_t_child_path(), "say", "hi", "esay", "e", "exit", "3", NULL};
+    ck_assert_int_eq(asp_run(NULL, argv, NULL, NULL, &r), 0);
+    ck_assert_str_eq(r.out, "hi");
+    ck_assert_str_eq(r.err, "e");
+    ck_assert_int_eq(r.status.code, 3);
+    asp_result_free(&r);
+
+    const char *count[] = {asp_t_child_path(), "count", NULL};
+    asp_comm_opts c = {0};
+    c.input = "12345";
+    c.input_len = 5;
+    ck_assert_int_eq(asp_run(NULL, count, NULL, &c, &r), 0);
+    ck_assert_str_eq(r.out, "5\n");
+    asp_result_free(&r);
+
+    const char *slow[] = {asp_t_child_path(), "say", "p", "sleep", "10000", NULL};
+    memset(&c, 0, sizeof c);
+    c.timeout_ms = 200;
+    ck_assert_int_eq(asp_run(NULL, slow, NULL, &c, &r), -ETIMEDOUT);
+    ck_assert_str_eq(r.out, "p");
+    ck_assert(r.flags & ASP_RESULT_KILLED);
+    ck_assert_int_eq(r.status.signal, SIGTERM);
+    asp_result_free(&r);
+
+    const char *missing[] = {"/nonexistent/prog", NULL};
+    ck_assert_int_eq(asp_run(NULL, missing, NULL, NULL, &r), -ENOENT);
+    ck_assert_ptr_null(r.out);
+
+    /* On a caller's loop. */
+    asp_loop *loop = asp_t_loop();
+    ck_assert_int_eq(asp_run(loop, argv, NULL, NULL, &r), 0);
+    ck_assert_int_eq(r.status.code, 3);
+    asp_result_free(&r);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+typedef struct {
+    int calls, err;
+    asp_result r;
+} async_ctx;
+
+/* Takes the result of an asynchronous communicate. */
+static void comm_cb(asp_proc *p, int err, asp_result *r, void *data)
+{
+    async_ctx *c = data;
+    (void)p;
+    c->calls++;
+    c->err = err;
+    c->r = *r;
+}
+
+START_TEST(comm_async_and_cancel_by_free)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "lines", "3");
+    async_ctx a;
+    memset(&a, 0, sizeof a);
+    ck_assert_int_eq(asp_communicate_start(p, NULL, comm_cb, &a), 0);
+    ck_assert_int_eq(asp_communicate_start(p, NULL, comm_cb, &a), -EBUSY);
+    ck_assert_int_eq(asp_stream_read(asp_proc_stdout(p), 1, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(a.calls, 0);
+    asp_loop_run(loop, ASP_RUN_DEFAULT);
+    ck_assert_int_eq(a.calls, 1);
+    ck_assert_int_eq(a.err, 0);
+    ck_assert_str_eq(a.r.out, "line 0\nline 1\nline 2\n");
+    asp_result_free(&a.r);
+    asp_t_free(p);
+    /* Freed while communicating: -ECANCELED with what there was. */
+    p = ASP_T_SPAWN(loop, &o, "say", "so-far", "sleep", "10000");
+    memset(&a, 0, sizeof a);
+    asp_communicate_start(p, NULL, comm_cb, &a);
+    double end = asp_t_now_ms() + 2000;
+    while (asp_stream_buffered(asp_proc_stdout(p)) == 0 && asp_t_now_ms() < end &&
+           a.calls == 0)
+        asp_loop_run(loop, ASP_RUN_NOWAIT), usleep(2000);
+    asp_proc_free(p, ASP_FREE_KILL);
+    ck_assert_int_eq(a.calls, 1);
+    ck_assert_int_eq(a.err, -ECANCELED);
+    asp_result_free(&a.r);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+/* The communicate suite. */
+Suite *suite_communicate(void)
+{
+    Suite *s = suite_create("communicate");
+    TCase *tc = asp_t_case("communicate", 60);
+    tcase_add_test(tc, comm_no_input_and_empty_input);
+    tcase_add_test(tc, comm_large_both_directions);
+    tcase_add_test(tc, comm_timeout_keeps_partial_output);
+    tcase_add_test(tc, comm_timeout_then_escalation);
+    tcase_add_test(tc, comm_grandchild_holding_stdout_is_bounded);
+    tcase_add_test(tc, comm_cap_exceeded);
+    tcase_add_test(tc, comm_not_piped_and_bad_input);
+    tcase_add_test(tc, comm_includes_data_read_ahead);
+    tcase_add_test(tc, comm_run_convenience);
+    tcase_add_test(tc, comm_async_and_cancel_by_free);
+    suite_add_tcase(s, tc);
+    return s;
+}
