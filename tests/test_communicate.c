@@ -204,6 +204,27 @@ START_TEST(comm_includes_data_read_ahead)
 }
 END_TEST
 
+START_TEST(comm_after_everything_ended)
+{
+    /* The child exited and both outputs were read to EOF before
+     * communicate: it completes at once, without a timeout. */
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "x");
+    asp_t_wait(p);
+    asp_free(asp_t_read_all(asp_proc_stdout(p), NULL));
+    asp_free(asp_t_read_all(asp_proc_stderr(p), NULL));
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
+    ck_assert_uint_eq(r.flags, 0);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_int_eq(r.status.code, 0);
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 START_TEST(comm_run_convenience)
 {
     asp_result r;
@@ -305,6 +326,7 @@ Suite *suite_communicate(void)
     tcase_add_test(tc, comm_cap_exceeded);
     tcase_add_test(tc, comm_not_piped_and_bad_input);
     tcase_add_test(tc, comm_includes_data_read_ahead);
+    tcase_add_test(tc, comm_after_everything_ended);
     tcase_add_test(tc, comm_run_convenience);
     tcase_add_test(tc, comm_async_and_cancel_by_free);
     suite_add_tcase(s, tc);

@@ -12,7 +12,7 @@ TEST_BIN = $(TEST_DIR)/check_asproc
 CHILD_BIN = $(TEST_DIR)/asp_child
 TEST_SRC = $(filter-out tests/child.c,$(wildcard tests/*.c))
 TEST_HDR = $(wildcard tests/*.h) include/asproc.h
-TEST_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS)
+TEST_CFLAGS = -DASP_TEST_EXAMPLES -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS)
 SUITES ?=
 
 .PHONY: check check-build check-deps-ok
@@ -29,7 +29,14 @@ $(CHILD_BIN): tests/child.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) $(CFLAGS) tests/child.c -o $@
 
-check-build: $(TEST_BIN) $(CHILD_BIN)
+# The seed examples, built with this configuration's library, next to the
+# test binary (the examples suite runs them).
+TEST_EXAMPLES = $(addprefix $(TEST_DIR)/examples/,$(EXAMPLES))
+$(TEST_DIR)/examples/%: examples/%.c $(LIB) include/asproc.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -Iinclude $< $(LIB) -lpthread -o $@
+
+check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES)
 
 check: check-build
 	@fail=0; total=0; \

@@ -132,11 +132,16 @@ static void comm_stop_cb(asp_proc *p, int err, const asp_status *st,
      * outputs have ended too. */
 }
 
-/* The timeout expired. */
+/* The timeout expired -- or, started with 0 by asp_communicate_start,
+ * everything was over before communicate began. */
 static void comm_timer_cb(asp_timer *t)
 {
     struct asp__comm *c = t->data;
     asp_proc *p = c->p;
+    if (!c->open[0] && !c->open[1] && (p->flags & ASP__P_REAPED)) {
+        comm_check(c);
+        return;
+    }
     c->timed_out = 1;
     c->flags |= ASP_RESULT_TIMEOUT;
     if (!(c->o.flags & ASP_COMM_ESCALATE)) {
