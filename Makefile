@@ -85,8 +85,8 @@ deps:
 	  exit 1; \
 	fi
 
-include tests/tests.mk
 include examples/examples.mk
+include tests/tests.mk
 -include bench/bench.mk
 
 # ------------------------------------------------------------- install
