@@ -272,6 +272,39 @@ static void end_req(asp_stream *s)
     s->scanned = 0;
 }
 
+/* The hot path of continuous line reading: every complete line in the
+ * buffer goes to the callback, one memchr each, with no other work per
+ * line. The buffer bounds live in locals: a callback cannot consume bytes
+ * (requests made during dispatch are served after it), and whatever else
+ * it does that matters -- cancel, pause, close, free, another request --
+ * shows in req or flags, which end the burst. The caller
+ * (asp__stream_dispatch) holds the process, so s stays valid. Limits, EOF
+ * and pauses are left to dispatch_one. Returns the lines delivered. */
+static int lines_burst(asp_stream *s)
+{
+    const char *b = s->buf + s->start;
+    const char *end = s->buf + s->end;
+    const char *p = b + s->scanned;
+    int n = 0;
+    for (;;) {
+        size_t a = (size_t)(end - b);
+        const char *stop = b + (a < s->req_n ? a : s->req_n);
+        const char *nl = p < stop ? memchr(p, '\n', (size_t)(stop - p)) : NULL;
+        if (!nl) {
+            s->scanned = (size_t)(stop - b);
+            return n;
+        }
+        size_t len = (size_t)(nl - b) + 1;
+        s->start += len; /* kept current for asp_stream_buffered() */
+        s->scanned = 0;
+        s->cb(s, 0, b, len, s->cb_data);
+        n++;
+        if (s->req != ASP__R_LINES || (s->flags & (ASP__S_PAUSED | ASP__S_CLOSED)))
+            return n;
+        b = p = nl + 1;
+    }
+}
+
 /* Serves the pending request once. Returns 1 if something was delivered
  * (look again), 0 if nothing can be done now. */
 static int dispatch_one(asp_stream *s)
@@ -323,6 +356,8 @@ static int dispatch_one(asp_stream *s)
     case ASP__R_LINES: {
         if (s->req == ASP__R_LINES && paused)
             return 0;
+        if (s->req == ASP__R_LINES && !paused && lines_burst(s))
+            return 1;
         size_t lim = s->req_n;
         size_t to = a < lim ? a : lim;
         size_t from = scan_from(s);
