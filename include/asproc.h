@@ -393,7 +393,10 @@ typedef struct asp_spawn_opts {
     const asp_fdmap *pass_fds;
     size_t npass_fds;
     size_t pipe_size;              /* > 0: raise pipes to this size (Linux,
-                                      best effort: the kernel may cap it) */
+                                      best effort: the kernel may cap it).
+                                      0: the kernel default, raised to 1 MiB
+                                      once an output has carried 1 MiB (a
+                                      bulk stream), best effort likewise */
     size_t read_buffer;            /* stream buffer; 0: 64 KiB or the pipe
                                       size, whichever is larger */
     size_t high_water;             /* a stream stops polling its pipe when

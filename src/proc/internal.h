@@ -74,6 +74,7 @@ void asp__hub_broadcast(void);
 #define ASP__S_SOCKET 0x40u  /* the transport is a socketpair */
 #define ASP__S_WERR 0x80u    /* stdin: the pipe is broken (EPIPE) */
 #define ASP__S_INDISPATCH 0x100u
+#define ASP__S_FIXED 0x200u  /* transport size chosen: no adaptive growth */
 
 /* Read request kinds. */
 enum {
@@ -109,6 +110,7 @@ struct asp_stream {
     size_t cap, start, end;
     size_t bufsize; /* the size buf grows to for reading */
     size_t high_water;
+    size_t carried; /* bytes read so far (until the pipe is grown) */
 
     int req;
     size_t req_n;       /* READ/EXACT/CHUNKS size; UNTIL/LINES limit */
@@ -267,6 +269,8 @@ typedef struct asp__child_ctx {
     int *lifted; /* scratch, nmoves entries */
     int lift_min;
     volatile int err; /* errno of the failed step, written by the child */
+    volatile int started; /* set by the child first: memory is shared */
+    int errfd; /* >= 0: also write the errno here (see spawn.c) */
 } asp__child_ctx;
 
 /* The child's body; never returns. */

@@ -29,6 +29,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,6 +37,13 @@
 #define DEFAULT_HIGH_WATER ((size_t)1024 * 1024)
 #define DEFAULT_GRACE_MS 2000
 #define MAX_READS_PER_EVENT 16
+/* A default-sized pipe that has carried this much is a bulk stream: it is
+ * raised to GROWN_PIPE and read in GROWN_BUFSIZE slices. Small streams
+ * keep the kernel default, so a host with thousands of children does not
+ * spend its per-user pipe budget on them. */
+#define GROW_AFTER ((size_t)1 << 20)
+#define GROWN_PIPE ((size_t)1 << 20)
+#define GROWN_BUFSIZE ((size_t)256 << 10)
 
 void asp__wstream_io_cb(asp_io *w, int events);
 void asp__wstream_update(asp_stream *s);
@@ -61,6 +69,8 @@ asp_stream *asp__stream_new(asp_proc *p, int which, int fd, unsigned flags,
                                 : (o->pipe_size > DEFAULT_BUFSIZE ? o->pipe_size
                                                                   : DEFAULT_BUFSIZE);
     s->high_water = o->high_water ? o->high_water : DEFAULT_HIGH_WATER;
+    if (o->pipe_size || o->read_buffer || (flags & ASP__S_SOCKET))
+        s->flags |= ASP__S_FIXED;
     s->grace_ms = o->eof_grace_ms ? o->eof_grace_ms : DEFAULT_GRACE_MS;
     asp_timer_init(p->loop, &s->grace, grace_cb, s);
     asp_timer_unref(&s->grace);
@@ -198,6 +208,23 @@ static size_t make_room(asp_stream *s, int *err)
 enum { FILL_FULL = 1, FILL_SHORT = 2, FILL_EOF = 0, FILL_AGAIN = -1,
        FILL_ERR = -2 };
 
+/* Counts bytes; past GROW_AFTER raises the pipe (Linux, best effort: the
+ * kernel may refuse over its limits, and then nothing changes). */
+static void note_carried(asp_stream *s, size_t n)
+{
+    if (s->flags & ASP__S_FIXED)
+        return;
+    s->carried += n;
+    if (s->carried < GROW_AFTER)
+        return;
+    s->flags |= ASP__S_FIXED;
+#ifdef ASP_HAVE_PIPE_SZ
+    if (fcntl(s->fd, F_SETPIPE_SZ, (int)GROWN_PIPE) >= 0 &&
+        s->bufsize < GROWN_BUFSIZE)
+        s->bufsize = GROWN_BUFSIZE;
+#endif
+}
+
 /* One read from the pipe: into the capture directly when communicate
  * consumes everything, else into the buffer. */
 static int fill(asp_stream *s)
@@ -231,6 +258,7 @@ static int fill(asp_stream *s)
         } else {
             s->end += (size_t)n;
         }
+        note_carried(s, (size_t)n);
         return (size_t)n < room ? FILL_SHORT : FILL_FULL;
     }
     if (n == 0) {
