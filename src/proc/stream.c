@@ -9,9 +9,10 @@
  * (a long line).
  *
  * Reads go straight into the buffer in large slices (one copy: kernel to
- * buffer); callbacks get a pointer into it (no second copy); a short read
- * means the pipe is empty, so the next read would only say EAGAIN and is
- * skipped. Lines are found with memchr, resuming where the last scan
+ * buffer); callbacks get a pointer into it (no second copy). A readable
+ * event reads until EAGAIN (at most MAX_READS_PER_EVENT slices, for
+ * fairness): with the writer on another CPU the pipe refills while we
+ * deliver, and one more read is cheaper than a trip through the poll. Lines are found with memchr, resuming where the last scan
  * stopped, so a long line arriving in pieces is scanned once.
  *
  * Callbacks never run inside the call that made a request: a request that
@@ -494,7 +495,7 @@ static void rs_io_cb(asp_io *w, int events)
             cut(s);
         if (r != FILL_AGAIN)
             asp__stream_dispatch(s);
-        if (r != FILL_FULL || (s->flags & (ASP__S_CLOSED | ASP__S_EOF)))
+        if (r <= 0 || (s->flags & (ASP__S_CLOSED | ASP__S_EOF)))
             break;
         if (avail(s) >= s->high_water && !need_more(s))
             break;
