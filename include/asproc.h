@@ -112,11 +112,25 @@ enum asp_backend {
     ASP_BACKEND_POLL = 3
 };
 
-/* How a loop learns that its children exited (see "Child-exit sources"
- * below). DEFAULT honours ASP_CHILD_SOURCE=pidfd|signalfd|selfpipe|kqueue
- * from the environment, else picks pidfd where the kernel has it (kqueue
- * on kqueue builds), else signalfd when SIGCHLD is blocked in the calling
- * thread, else the self-pipe. */
+/* How a loop learns that its children exited. DEFAULT honours
+ * ASP_CHILD_SOURCE=pidfd|signalfd|selfpipe|kqueue from the environment,
+ * else picks kqueue when the loop's backend is kqueue, else pidfd where
+ * the kernel has it, else signalfd when SIGCHLD is blocked in the calling
+ * thread, else the self-pipe.
+ *
+ * Child-exit sources:
+ *   pidfd     Linux >= 5.4: one pidfd per child, readable at its exit;
+ *             signals are sent through it, so a recycled pid is never hit.
+ *   signalfd  Linux: SIGCHLD read from a signalfd. SIGCHLD must be blocked
+ *             in every thread of the process.
+ *   selfpipe  any POSIX system: a SIGCHLD handler (installed while a loop
+ *             uses this source, chained to the handler that was there
+ *             before, errno kept) writes to each such loop's pipe.
+ *   kqueue    the kqueue backend only: EVFILT_PROC/NOTE_EXIT per child.
+ * Every source reaps only the loop's own children, by pid (waitid with
+ * P_PIDFD or P_PID), never waitpid(-1); a stopped or continued child is
+ * not an exit. Without a pidfd, signals go to the pid with kill(): safe,
+ * because the pid of a child not yet reaped cannot be reused. */
 enum asp_child_source {
     ASP_SOURCE_DEFAULT = 0,
     ASP_SOURCE_PIDFD = 1,
@@ -165,9 +179,11 @@ ASP_API int asp_loop_run(asp_loop *loop, int mode);
  *         loop; -EDEADLK nothing can ever set *done (no active work left). */
 ASP_API int asp_loop_run_until(asp_loop *loop, const int *done);
 
-/* Makes the current asp_loop_run() return after this iteration. Call it
- * from the loop's thread (from another thread, pair it with
- * asp_loop_wakeup). */
+/* Makes the current asp_loop_run() return after this iteration; made while
+ * no run is going, it makes the next asp_loop_run() return at once.
+ * Blocking helpers (asp_loop_run_until) ignore it: they wait for their own
+ * operation. May be called from another thread (pair it with
+ * asp_loop_wakeup to interrupt a blocked poll). */
 ASP_API void asp_loop_stop(asp_loop *loop);
 
 /* Wakes the loop from another thread: its current or next poll returns at
@@ -200,15 +216,16 @@ ASP_API uint64_t asp_loop_now(const asp_loop *loop);
 /* Re-reads the clock into the loop's cached time. */
 ASP_API void asp_loop_update_time(asp_loop *loop);
 
-/* Non-zero when the loop has active referenced work. */
+/* Non-zero when the loop has active referenced work (0 for NULL). */
 ASP_API int asp_loop_alive(const asp_loop *loop);
 
-/* The backend in use (enum asp_backend, never DEFAULT) and its name. */
+/* The backend in use (enum asp_backend, never DEFAULT) and its name.
+ * Errors: -EINVAL loop is NULL (the name is then "none"). */
 ASP_API int asp_loop_backend(const asp_loop *loop);
 ASP_API const char *asp_loop_backend_name(const asp_loop *loop);
 
 /* The child-exit source in use (enum asp_child_source, never DEFAULT) and
- * its name. */
+ * its name. Errors: -EINVAL loop is NULL (the name is then "none"). */
 ASP_API int asp_loop_child_source(const asp_loop *loop);
 ASP_API const char *asp_loop_child_source_name(const asp_loop *loop);
 
@@ -247,7 +264,7 @@ ASP_API int asp_timer_start(asp_timer *t, int64_t timeout_ms,
  * Errors: -EINVAL t is NULL. */
 ASP_API int asp_timer_stop(asp_timer *t);
 
-/* Non-zero if t is started. */
+/* Non-zero if t is started (0 for NULL). */
 ASP_API int asp_timer_active(const asp_timer *t);
 
 /* ref (the default) makes an active t keep asp_loop_run(DEFAULT) going;
@@ -287,7 +304,9 @@ ASP_API int asp_io_init(asp_loop *loop, asp_io *w, int fd, asp_io_cb cb,
 /* Sets the interest of w to events (ASP_READ|ASP_WRITE; 0 stops it).
  * Errors: -EINVAL bad events or w not initialised; -EEXIST another
  *         watcher is started on the same fd; -EPERM the fd is a regular
- *         file (epoll refuses those); -ENOMEM; -EBADF. */
+ *         file (epoll refuses those; kqueue and poll accept them);
+ *         -ENOMEM; -EBADF (epoll and kqueue; poll reports a bad fd as an
+ *         event instead). */
 ASP_API int asp_io_start(asp_io *w, int events);
 
 /* Stops w. Its callback never runs afterwards, even for an event already
@@ -296,7 +315,7 @@ ASP_API int asp_io_start(asp_io *w, int events);
  * Errors: -EINVAL w is NULL. */
 ASP_API int asp_io_stop(asp_io *w);
 
-/* Non-zero if w is started. */
+/* Non-zero if w is started (0 for NULL). */
 ASP_API int asp_io_active(const asp_io *w);
 
 /* See asp_timer_ref. */
@@ -319,7 +338,9 @@ enum asp_stdio_mode {
     ASP_STDIO_NULL = 2,   /* /dev/null */
     ASP_STDIO_FD = 3,     /* the parent's fd .fd (it stays open here) */
     ASP_STDIO_PATH = 4,   /* .path opened read (stdin) or write-truncate
-                             (outputs; ASP_STDIO_APPEND appends) */
+                             (outputs; ASP_STDIO_APPEND appends), by the
+                             spawn call itself: a FIFO without a peer
+                             blocks it, as open(2) would */
     ASP_STDIO_STDOUT = 5, /* stderr only: the same file as stdout */
     ASP_STDIO_CLOSE = 6   /* closed in the child */
 };
@@ -426,6 +447,8 @@ typedef struct asp_spawn_opts {
  * Errors: -EINVAL loop/out/argv NULL, argv empty, empty program name, an
  *                 env entry without '=' (REPLACE), conflicting or
  *                 out-of-range options, a child_fd < 3 or twice;
+ *                 read_buffer or pipe_size over 1 GiB, a child_fd at or
+ *                 over RLIMIT_NOFILE;
  *         -EBADF  a given fd (ASP_STDIO_FD, pass_fds) is not open;
  *         -ENOENT, -EACCES, -ENOTDIR, -ENOEXEC, -ELOOP, -ENAMETOOLONG the
  *                 program, cwd or a stdio path;
@@ -445,7 +468,8 @@ ASP_API pid_t asp_proc_pid(const asp_proc *p);
 /* The loop a process belongs to (NULL for NULL). */
 ASP_API asp_loop *asp_proc_loop(const asp_proc *p);
 
-/* Your pointer, kept with the process. */
+/* Your pointer, kept with the process (set ignores a NULL p; get returns
+ * NULL for it). */
 ASP_API void asp_proc_set_data(asp_proc *p, void *data);
 ASP_API void *asp_proc_data(const asp_proc *p);
 
@@ -479,7 +503,8 @@ ASP_API int asp_proc_status(const asp_proc *p, asp_status *st);
  *         signal is sent); -EPERM from the kernel. */
 ASP_API int asp_proc_signal(asp_proc *p, int sig);
 
-/* asp_proc_signal(p, SIGTERM) and asp_proc_signal(p, SIGKILL). */
+/* asp_proc_signal(p, SIGTERM) and asp_proc_signal(p, SIGKILL).
+ * Errors: as asp_proc_signal. */
 ASP_API int asp_proc_terminate(asp_proc *p);
 ASP_API int asp_proc_kill(asp_proc *p);
 
@@ -592,7 +617,7 @@ ASP_API asp_stream *asp_proc_stderr(asp_proc *p);
 typedef void (*asp_read_cb)(asp_stream *s, int err, const char *buf,
                             size_t len, void *data);
 
-/* The default and the largest line limit. */
+/* The default line limit. */
 #define ASP_LINE_LIMIT_DEFAULT ((size_t)64 * 1024)
 
 /* Up to n bytes as soon as any are there.
@@ -607,15 +632,18 @@ ASP_API int asp_stream_readexactly(asp_stream *s, size_t n, asp_read_cb cb,
                                    void *data);
 
 /* One line through its '\n' (limit 0: ASP_LINE_LIMIT_DEFAULT); the last
- * line without '\n' at EOF; then EOF. A line longer than limit gives
- * err -EMSGSIZE with no data consumed: asp_stream_read() can still take
- * every byte. Errors as read; -EINVAL limit larger than high_water. */
+ * line without '\n' at EOF; then EOF. A line longer than limit bytes
+ * ('\n' included) gives err -EMSGSIZE with no data consumed:
+ * asp_stream_read() can still take every byte. While a line request needs
+ * more bytes to decide, the stream reads past its high-water mark (up to
+ * limit + one read). Errors as read. */
 ASP_API int asp_stream_readline(asp_stream *s, size_t limit, asp_read_cb cb,
                                 void *data);
 
-/* Through the first occurrence of sep (seplen >= 1 bytes); at EOF without
+/* Through the first occurrence of sep (1 to 16 bytes); at EOF without
  * sep, -ENODATA with the rest (consumed); over limit, -EMSGSIZE and
- * nothing consumed. Errors as readline; -EINVAL empty sep. */
+ * nothing consumed. Errors as readline; -EINVAL sep NULL, empty or longer
+ * than 16 bytes. */
 ASP_API int asp_stream_readuntil(asp_stream *s, const void *sep,
                                  size_t seplen, size_t limit, asp_read_cb cb,
                                  void *data);
@@ -636,7 +664,9 @@ ASP_API int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
 ASP_API int asp_stream_read_cancel(asp_stream *s);
 
 /* Pauses delivery to a continuous reader (the stream keeps buffering up to
- * its high-water mark); resume continues where it stopped. */
+ * its high-water mark); resume continues where it stopped.
+ * Errors: -EINVAL s is NULL; -EALREADY no continuous reader is running
+ *         (pause) or the stream is not paused (resume). */
 ASP_API int asp_stream_pause(asp_stream *s);
 ASP_API int asp_stream_resume(asp_stream *s);
 
@@ -669,7 +699,7 @@ ASP_API ssize_t asp_stream_read_all_sync(asp_stream *s, char **buf);
  * pipe raises (the process's signal dispositions are never changed). */
 
 /* Queues len bytes (copied) for the child; what the pipe takes at once is
- * written at once.
+ * written at once. All or nothing: on an error no byte was taken.
  * Errors: -EPIPE the child exited or closed its stdin; -EBADF closed;
  *         -EOPNOTSUPP s is not stdin; -EINVAL; -ENOMEM. */
 ASP_API int asp_stream_write(asp_stream *s, const void *buf, size_t len);
@@ -723,17 +753,21 @@ typedef struct asp_comm_opts {
     const void *input; /* written to stdin, then stdin is closed; must stay
                           valid until communicate completes */
     size_t input_len;
-    int64_t timeout_ms; /* 0: none */
+    int64_t timeout_ms; /* 0 or ASP_FOREVER: none */
     unsigned flags;     /* ASP_COMM_* */
     asp_kill_opts kill; /* the escalation for ASP_COMM_ESCALATE */
-    size_t cap;         /* > 0: keep at most cap bytes of each output */
+    size_t cap;         /* > 0: keep at most cap bytes of each output; the
+                           rest is read and discarded (ASP_RESULT_CAPPED) */
 } asp_comm_opts;
 
 typedef void (*asp_comm_cb)(asp_proc *p, int err, asp_result *r, void *data);
 
 /* Feeds the input (stdin is closed at once when there is none), closes
  * stdin, reads stdout and stderr to EOF together, and waits for the exit;
- * no deadlock for any sizes. Data already buffered in the streams is part
+ * no deadlock for any sizes. At completion stdin is closed in every case
+ * (after a timeout the unwritten input is dropped), so the input buffer
+ * is no longer referenced. err -ENOMEM: memory ran out while capturing;
+ * the result holds what was kept, the rest was read and discarded. Data already buffered in the streams is part
  * of the result. On timeout the result has ASP_RESULT_TIMEOUT and all the
  * output so far; with ASP_COMM_ESCALATE the child is then stopped and
  * reaped before the callback. The callback owns *r (asp_result_free).

@@ -77,5 +77,6 @@ Suite *suite_stream(void);
 Suite *suite_write(void);
 Suite *suite_communicate(void);
 Suite *suite_examples(void);
+Suite *suite_regress(void);
 
 #endif

@@ -35,6 +35,7 @@ static const suite_entry suites[] = {
     {"stream", suite_stream, 1},
     {"write", suite_write, 1},
     {"communicate", suite_communicate, 1},
+    {"regress", suite_regress, 1},
 #ifdef ASP_TEST_EXAMPLES
     {"examples", suite_examples, 0},
 #endif

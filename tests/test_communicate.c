@@ -176,7 +176,7 @@ START_TEST(comm_not_piped_and_bad_input)
     asp_result r;
     ck_assert_int_eq(asp_communicate(p, &c, &r), -EINVAL); /* no stdin pipe */
     c.input_len = 0;
-    c.timeout_ms = -1;
+    c.timeout_ms = -2; /* ASP_FOREVER (-1) is allowed: no timeout */
     ck_assert_int_eq(asp_communicate(p, &c, &r), -EINVAL);
     ck_assert_int_eq(asp_communicate(p, NULL, NULL), -EINVAL);
     ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);

@@ -50,7 +50,7 @@ struct asp_loop {
 
     unsigned nref; /* active referenced watchers/timers + internal refs */
     int running;
-    int stop;
+    atomic_int stop;
     const int *until; /* asp_loop_run_until's flag: set means "stop" */
 
     asp__notifier wake;

@@ -81,8 +81,12 @@ static void wake_io_cb(asp_io *w, int events)
 {
     asp_loop *loop = w->data;
     (void)events;
-    atomic_store(&loop->wake_pending, 0);
+    /* Drain first, then clear: a wakeup posted in between finds the flag
+     * still set and posts nothing, but the callback below runs after it,
+     * so it is not lost. The other order could eat its post and leave the
+     * flag set for ever, silencing every later wakeup. */
     asp__notifier_drain(&loop->wake);
+    atomic_store(&loop->wake_pending, 0);
     if (loop->wake_cb)
         loop->wake_cb(loop, loop->wake_data);
 }
@@ -157,8 +161,13 @@ int asp_loop_free(asp_loop *loop)
         return r;
     asp_io_stop(&loop->wake_io);
     asp__notifier_close(&loop->wake);
-    /* Watchers and timers the user left started are only forgotten: their
-     * memory is the user's. Backend interest goes with the backend. */
+    /* Watchers and timers the user left started are stopped, so that they
+     * read as inactive and a later stop on them does nothing. */
+    while (loop->heap_min)
+        asp_timer_stop(loop->heap_min);
+    for (size_t fd = 0; fd < loop->fdcap; fd++)
+        if (loop->fdtab[fd])
+            asp_io_stop(loop->fdtab[fd]);
     loop->be->destroy(loop);
     asp__free(loop->fdtab);
     asp__free(loop);
@@ -184,7 +193,8 @@ uint64_t asp_loop_now(const asp_loop *loop)
     return loop ? loop->now_ns / 1000000u : 0;
 }
 
-/* One iteration; block says whether the poll may wait. Timers run once,
+/* One iteration; block says whether the poll may wait (asp_loop_stop and
+ * a set run_until flag make it not wait). Timers run once,
  * before the poll; ONCE (once_timers) runs them after the poll too, so that
  * a blocking single iteration makes progress on the timer it waited for --
  * but only timers started before the iteration, so a timer re-armed with
@@ -195,8 +205,8 @@ static int loop_iterate(asp_loop *loop, int block, int once_timers)
     asp__timers_run(loop, UINT64_MAX);
 
     int64_t timeout = 0;
-    if (block && !loop->stop && !(loop->until && *loop->until) &&
-        loop->nref > 0)
+    int stopping = loop->until ? *loop->until != 0 : atomic_load(&loop->stop);
+    if (block && !stopping && loop->nref > 0)
         timeout = asp__timers_next(loop, loop->now_ns);
 
     int n = loop->be->poll(loop, timeout, loop->fired, ASP__MAX_EVENTS);
@@ -218,12 +228,11 @@ int asp_loop_run(asp_loop *loop, int mode)
     if (loop->running)
         return -EBUSY;
     loop->running = 1;
-    loop->stop = 0;
     loop->now_ns = asp__now_ns();
 
     int r = 0;
     if (mode == ASP_RUN_DEFAULT) {
-        while (loop->nref > 0 && !loop->stop) {
+        while (loop->nref > 0 && !atomic_load(&loop->stop)) {
             r = loop_iterate(loop, 1, 0);
             if (r < 0)
                 break;
@@ -232,7 +241,7 @@ int asp_loop_run(asp_loop *loop, int mode)
         r = loop_iterate(loop, mode == ASP_RUN_ONCE, mode == ASP_RUN_ONCE);
     }
     loop->running = 0;
-    loop->stop = 0;
+    atomic_store(&loop->stop, 0);
     if (r < 0)
         return r;
     return loop->nref > 0;
@@ -260,15 +269,16 @@ int asp_loop_run_until(asp_loop *loop, const int *done)
     }
     loop->running = 0;
     loop->until = NULL;
-    loop->stop = 0;
     return r;
 }
 
-/* Asks the current run to return after this iteration. */
+/* Asks the current asp_loop_run to return after this iteration (a stop
+ * made while no run is going applies to the next one). Blocking helpers
+ * (asp_loop_run_until) ignore it: they wait for their own operation. */
 void asp_loop_stop(asp_loop *loop)
 {
     if (loop)
-        loop->stop = 1;
+        atomic_store(&loop->stop, 1);
 }
 
 /* Thread-safe, async-signal-safe wakeup; merged while one is pending. */

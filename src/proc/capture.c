@@ -74,45 +74,41 @@ static int grow(asp__capture *c, size_t need)
 }
 
 /* Room for a direct read of up to want bytes: NULL when the cap is
- * reached (the caller reads elsewhere and discards) or on failure. */
-char *asp__capture_space(asp__capture *c, size_t want, size_t *room, int *err)
+ * reached or memory ran out (the caller reads elsewhere and discards). */
+char *asp__capture_space(asp__capture *c, size_t want, size_t *room)
 {
-    *err = 0;
-    if (c->cap && c->len >= c->cap)
+    if (c->failed || (c->cap && c->len >= c->cap))
         return NULL;
     if (c->cap && want > c->cap - c->len)
         want = c->cap - c->len;
-    if (c->room - c->len < want) {
-        int r = grow(c, c->len + want);
-        if (r < 0) {
-            *err = r;
-            return NULL;
-        }
+    /* One byte always stays free for the NUL that asp__capture_take adds,
+     * so handing the data out never needs memory. */
+    if (c->room - c->len < want + 1 && grow(c, c->len + want + 1) < 0) {
+        c->failed = 1;
+        return NULL;
     }
-    size_t free_room = c->room - c->len;
+    size_t free_room = c->room - c->len - 1;
     if (c->cap && free_room > c->cap - c->len)
         free_room = c->cap - c->len;
     *room = free_room;
     return c->block + ASP__CAP_HDR + c->len;
 }
 
-/* Appends n bytes, keeping at most cap. */
-int asp__capture_add(asp__capture *c, const char *b, size_t n)
+/* Appends n bytes, keeping at most cap; discards once memory ran out. */
+void asp__capture_add(asp__capture *c, const char *b, size_t n)
 {
     c->total += n;
     size_t keep = n;
     if (c->cap && keep > c->cap - c->len)
         keep = c->cap > c->len ? c->cap - c->len : 0;
-    if (keep == 0)
-        return 0;
-    if (c->room - c->len < keep) {
-        int r = grow(c, c->len + keep);
-        if (r < 0)
-            return r;
+    if (keep == 0 || c->failed)
+        return;
+    if (c->room - c->len < keep + 1 && grow(c, c->len + keep + 1) < 0) {
+        c->failed = 1;
+        return;
     }
     memcpy(c->block + ASP__CAP_HDR + c->len, b, keep);
     c->len += keep;
-    return 0;
 }
 
 /* Hands the data out NUL-terminated (an empty buffer when nothing came);

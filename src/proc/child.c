@@ -11,6 +11,15 @@
  * Order: signals to default (all were blocked by the parent around the
  * clone, so no handler of the parent can run here), session/group, fds,
  * cwd, the signal mask emptied, exec.
+ *
+ * When the parent passes an error pipe (ctx->errfd, see spawn.c), its
+ * write end is first lifted above every fd number the child will use, so
+ * no dup2 can clobber it, kept open through the closing of stray fds, and
+ * closed by the exec itself (close-on-exec).
+ *
+ * None of this is instrumented by AddressSanitizer: the code runs on a
+ * borrowed stack in a process that is about to become another program,
+ * where the sanitizer's stack bookkeeping only produces noise.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -31,10 +40,37 @@
 #define NSIG 65
 #endif
 
-/* Closes every fd >= lo (close_range, else /proc/self/fd, else closefrom,
- * else a loop up to the fd table size). */
-static void close_from(int lo)
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define CHILD_CODE __attribute__((no_sanitize("address")))
+#endif
+#endif
+#ifndef CHILD_CODE
+#define CHILD_CODE
+#endif
+
+/* Closes every fd in [lo, hi] (a short, bounded span). */
+CHILD_CODE static void close_span(int lo, int hi)
 {
+#ifdef ASP_HAVE_CLOSE_RANGE
+    if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0u) == 0)
+        return;
+#endif
+    for (int fd = lo; fd <= hi; fd++)
+        close(fd);
+}
+
+/* Closes every fd >= lo except skip (close_range, else /proc/self/fd,
+ * else closefrom, else a loop up to the fd table size). */
+CHILD_CODE static void close_from(int lo, int skip)
+{
+    if (skip >= lo) {
+        /* Only the error pipe is ever skipped, and it sits just above the
+         * fds in use, so the span below it is short. */
+        if (skip > lo)
+            close_span(lo, skip - 1);
+        lo = skip + 1;
+    }
 #ifdef ASP_HAVE_CLOSE_RANGE
     if (syscall(SYS_close_range, (unsigned)lo, ~0u, 0u) == 0)
         return;
@@ -53,7 +89,7 @@ static void close_from(int lo)
                 if (*c >= '0' && *c <= '9') {
                     while (*c >= '0' && *c <= '9')
                         fd = fd * 10 + (*c++ - '0');
-                    if (fd >= lo && fd != dfd)
+                    if (fd >= lo && fd != dfd && fd != skip)
                         close(fd);
                 }
                 off += d->d_reclen;
@@ -72,11 +108,27 @@ static void close_from(int lo)
 #endif
 }
 
+/* Closes fds lo .. hi - 1 (a gap between kept fds, all below the lifted
+ * ones): one close_range where the kernel has it, so a passed fd at a high
+ * number does not cost a million close calls. */
+static void close_gap(int lo, int hi)
+{
+    if (lo >= hi)
+        return;
+#ifdef ASP_HAVE_CLOSE_RANGE
+    if (syscall(SYS_close_range, (unsigned)lo, (unsigned)(hi - 1), 0u) == 0)
+        return;
+#endif
+    for (int fd = lo; fd < hi; fd++)
+        close(fd);
+}
+
 /* Puts every fd in place: lift all sources above every target first, so
  * that a target can never clobber a source still needed (stdout/stderr
  * swapped, a pipe end that landed on 0-2), then dup2 into place, then
- * close everything else. dup2 clears close-on-exec on the targets. */
-static int arrange_fds(asp__child_ctx *c)
+ * close everything else but errfd (-1: none). dup2 clears close-on-exec
+ * on the targets. */
+CHILD_CODE static int arrange_fds(asp__child_ctx *c, int errfd)
 {
     for (int i = 0; i < c->nmoves; i++) {
         c->lifted[i] = -1;
@@ -95,20 +147,41 @@ static int arrange_fds(asp__child_ctx *c)
     /* Close the gaps between kept fds, then everything above. */
     int lo = 3;
     for (int i = 0; i < c->nkeep; i++) {
-        for (int fd = lo; fd < c->keep[i]; fd++)
-            close(fd);
+        close_gap(lo, c->keep[i]);
         lo = c->keep[i] + 1;
     }
-    close_from(lo);
+    close_from(lo, errfd);
     return 0;
 }
 
+/* Hands err to the parent: in the shared memory, and through the error
+ * pipe when there is one. */
+CHILD_CODE static void report(asp__child_ctx *c, int errfd, int err)
+{
+    c->err = err;
+    if (errfd >= 0) {
+        ssize_t r;
+        do
+            r = write(errfd, &err, sizeof err);
+        while (r < 0 && errno == EINTR);
+    }
+}
+
 /* The child's body. Never returns. */
-int asp__child_main(void *arg)
+CHILD_CODE int asp__child_main(void *arg)
 {
     asp__child_ctx *c = arg;
     struct sigaction sa;
     sigset_t empty;
+    int errfd = c->errfd;
+
+    c->started = 1;
+    if (errfd >= 0) {
+        int hi = fcntl(errfd, F_DUPFD_CLOEXEC, c->lift_min);
+        if (hi < 0)
+            goto fail;
+        errfd = hi;
+    }
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
@@ -120,7 +193,7 @@ int asp__child_main(void *arg)
         goto fail;
     if (c->pgid >= 0 && setpgid(0, c->pgid) < 0)
         goto fail;
-    if (arrange_fds(c) < 0)
+    if (arrange_fds(c, errfd) < 0)
         goto fail;
     if (c->cwd && chdir(c->cwd) < 0)
         goto fail;
@@ -155,6 +228,6 @@ int asp__child_main(void *arg)
     if (seen_eacces && c->npaths > 1)
         errno = EACCES;
 fail:
-    c->err = errno ? errno : EINVAL;
+    report(c, errfd, errno ? errno : EINVAL);
     _exit(127);
 }

@@ -26,7 +26,7 @@ struct asp__comm {
     int piped[2];
     unsigned flags;      /* ASP_RESULT_* */
     int timed_out;
-    int escalating;
+    int feeding;         /* stdin holds a chunk referencing o.input */
     asp_timer timer;
 };
 
@@ -53,10 +53,18 @@ static void comm_finish(struct asp__comm *c, int err)
     asp_timer_stop(&c->timer);
     release_streams(c);
     p->comm = NULL;
+    /* The caller's input need only live until now: a stdin still being
+     * fed (a timeout) is closed, which drops the chunk that points to it. */
+    asp_stream *in = p->stdio[0];
+    if (c->feeding && in && !(in->flags & ASP__S_CLOSED))
+        asp_stream_close(in);
     r.status = p->status;
     r.flags = c->flags;
     for (int i = 0; i < 2; i++) {
-        if (c->cap[i].cap && c->cap[i].total > c->cap[i].len)
+        asp_stream *s = p->stdio[i + 1];
+        if (c->cap[i].failed || (s && (s->flags & ASP__S_NOMEM)))
+            err = err == 0 || err == -ETIMEDOUT ? -ENOMEM : err;
+        else if (c->cap[i].cap && c->cap[i].total > c->cap[i].len)
             r.flags |= ASP_RESULT_CAPPED;
         if (!c->piped[i])
             continue;
@@ -148,13 +156,14 @@ static void comm_timer_cb(asp_timer *t)
         comm_finish(c, -ETIMEDOUT);
         return;
     }
-    c->flags |= ASP_RESULT_KILLED;
     if (p->flags & ASP__P_REAPED) {
         comm_check(c); /* exited meanwhile; outputs still draining */
         return;
     }
+    /* -EALREADY: the user's own escalation is running; it kills too. */
     int r = asp_proc_stop_start(p, &c->o.kill, comm_stop_cb, c);
-    (void)r; /* -EALREADY: the user's own escalation is running */
+    if (r == 0 || r == -EALREADY)
+        c->flags |= ASP_RESULT_KILLED;
 }
 
 /* stdin drained (or broken): close it so the child sees EOF. */
@@ -169,7 +178,8 @@ static void comm_drain_cb(asp_stream *s, int err, void *data)
 /* Checks options and the state of p's streams. */
 static int comm_validate(asp_proc *p, const asp_comm_opts *o)
 {
-    if (o->timeout_ms < 0 || (o->flags & ~ASP_COMM_ESCALATE) ||
+    if ((o->timeout_ms < 0 && o->timeout_ms != ASP_FOREVER) ||
+        (o->flags & ~ASP_COMM_ESCALATE) ||
         (o->input_len && !o->input))
         return -EINVAL;
     if (o->flags & ASP_COMM_ESCALATE) {
@@ -203,9 +213,17 @@ int asp_communicate_start(asp_proc *p, const asp_comm_opts *opts,
     int r = comm_validate(p, o);
     if (r < 0)
         return r;
+    asp_stream *in = p->stdio[0];
+    int feed = in && !(in->flags & (ASP__S_CLOSED | ASP__S_WERR)) &&
+               o->input_len;
+    /* Everything that can fail is allocated before any state changes. */
+    asp__wchunk *chunk = feed ? asp__wchunk_ref(o->input, o->input_len) : NULL;
     struct asp__comm *c = asp__calloc(1, sizeof *c);
-    if (!c)
+    if (!c || (feed && !chunk)) {
+        asp__free(c);
+        asp__free(chunk);
         return -ENOMEM;
+    }
     c->p = p;
     c->o = *o;
     c->cb = cb;
@@ -220,12 +238,8 @@ int asp_communicate_start(asp_proc *p, const asp_comm_opts *opts,
             continue;
         c->piped[i] = 1;
         size_t a = s->end - s->start;
-        if (a && asp__capture_add(&c->cap[i], s->buf + s->start, a) < 0) {
-            asp__capture_free(&c->cap[0]);
-            asp__capture_free(&c->cap[1]);
-            asp__free(c);
-            return -ENOMEM;
-        }
+        if (a)
+            asp__capture_add(&c->cap[i], s->buf + s->start, a);
         s->start = s->end = 0;
     }
     p->comm = c;
@@ -244,14 +258,12 @@ int asp_communicate_start(asp_proc *p, const asp_comm_opts *opts,
         asp__stream_update(s);
     }
 
-    asp_stream *in = p->stdio[0];
-    if (in && !(in->flags & ASP__S_CLOSED)) {
-        if (o->input_len && !(in->flags & ASP__S_WERR)) {
-            (void)asp__wstream_queue_ref(in, o->input, o->input_len);
-            asp_stream_drain(in, comm_drain_cb, c);
-        } else {
-            asp_stream_close(in);
-        }
+    if (feed) {
+        c->feeding = 1;
+        asp__wstream_push(in, chunk);
+        asp_stream_drain(in, comm_drain_cb, c);
+    } else if (in && !(in->flags & ASP__S_CLOSED)) {
+        asp_stream_close(in);
     }
     if (o->timeout_ms > 0)
         asp_timer_start(&c->timer, o->timeout_ms, 0);

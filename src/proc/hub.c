@@ -35,6 +35,7 @@ typedef struct asp__hub_slot {
 
 static hub_slot *_Atomic hub_head;
 static atomic_int hub_inflight;
+static atomic_int hub_chaining; /* a handler is calling the previous one */
 static pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
 static int handler_users;
 static struct sigaction prev_action;
@@ -48,18 +49,28 @@ static void hub_post_all(void)
     atomic_fetch_sub(&hub_inflight, 1);
 }
 
+/* Whether act is a real handler (not SIG_DFL or SIG_IGN). sa_handler and
+ * sa_sigaction share storage, so the check holds with SA_SIGINFO too. */
+static int is_handler(const struct sigaction *act)
+{
+    return act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+}
+
 /* The self-pipe source's SIGCHLD handler. */
 static void hub_handler(int sig, siginfo_t *info, void *uc)
 {
     int saved = errno;
     hub_post_all();
-    /* Chain: the host's handler must still run. */
-    if (prev_action.sa_flags & SA_SIGINFO) {
-        if (prev_action.sa_sigaction)
+    /* Chain: the host's handler must still run. A host handler that
+     * itself chains to ours (it was installed on top of ours and we were
+     * reinstalled on top of it later) would call us back: the flag stops
+     * that ring after one turn. */
+    if (is_handler(&prev_action) && !atomic_exchange(&hub_chaining, 1)) {
+        if (prev_action.sa_flags & SA_SIGINFO)
             prev_action.sa_sigaction(sig, info, uc);
-    } else if (prev_action.sa_handler != SIG_DFL &&
-               prev_action.sa_handler != SIG_IGN) {
-        prev_action.sa_handler(sig);
+        else
+            prev_action.sa_handler(sig);
+        atomic_store(&hub_chaining, 0);
     }
     errno = saved;
 }
@@ -76,7 +87,7 @@ static int handler_install(void)
     sigfillset(&sa.sa_mask);
     if (sigaction(SIGCHLD, NULL, &old) < 0)
         return -errno;
-    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN)
+    if (old.sa_handler == SIG_IGN)
         sa.sa_flags |= SA_NOCLDWAIT;
     if (old.sa_flags & SA_NOCLDWAIT)
         sa.sa_flags |= SA_NOCLDWAIT;

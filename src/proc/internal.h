@@ -75,6 +75,7 @@ void asp__hub_broadcast(void);
 #define ASP__S_WERR 0x80u    /* stdin: the pipe is broken (EPIPE) */
 #define ASP__S_INDISPATCH 0x100u
 #define ASP__S_FIXED 0x200u  /* transport size chosen: no adaptive growth */
+#define ASP__S_NOMEM 0x400u  /* reading stopped for lack of memory */
 
 /* Read request kinds. */
 enum {
@@ -146,9 +147,12 @@ void asp__stream_update(asp_stream *s);
 void asp__stream_dispatch(asp_stream *s);
 /* Stops reading: closes the fd and marks the stream closed. */
 void asp__stream_close_fd(asp_stream *s);
-/* stdin internals (wstream.c). */
+/* stdin internals (wstream.c). asp__wchunk_ref allocates a chunk that
+ * references buf (NULL when out of memory); asp__wstream_push queues it and
+ * writes what the pipe takes. */
 void asp__wstream_drop_queue(asp_stream *s);
-int asp__wstream_queue_ref(asp_stream *s, const void *buf, size_t len);
+asp__wchunk *asp__wchunk_ref(const void *buf, size_t len);
+void asp__wstream_push(asp_stream *s, asp__wchunk *c);
 void asp__wstream_cancel(asp_stream *s);
 /* Calls back through the stream, guarding p; returns 1 if p is gone. */
 int asp__stream_call(asp_stream *s, int err, const char *buf, size_t len);
@@ -166,13 +170,15 @@ typedef struct asp__capture {
     size_t cap;  /* 0: unlimited */
     size_t total; /* bytes seen, kept or not */
     int mapped;
+    int failed;   /* memory ran out: later bytes were discarded */
 } asp__capture;
-/* Makes room for at least want more bytes; returns where to write (NULL
- * and -ENOMEM in *err on failure). */
-char *asp__capture_space(asp__capture *c, size_t want, size_t *room,
-                         int *err);
-/* Appends bytes (keeping at most cap). */
-int asp__capture_add(asp__capture *c, const char *b, size_t n);
+/* Makes room for a direct read of up to want more bytes; returns where to
+ * write, or NULL when nothing may be kept (cap reached, or out of memory:
+ * then failed is set) and the caller reads elsewhere and discards. */
+char *asp__capture_space(asp__capture *c, size_t want, size_t *room);
+/* Appends bytes, keeping at most cap; out of memory sets failed and
+ * discards. */
+void asp__capture_add(asp__capture *c, const char *b, size_t n);
 /* Hands the data out as a NUL-terminated buffer for asp_result. */
 char *asp__capture_take(asp__capture *c, size_t *len);
 void asp__capture_free(asp__capture *c);

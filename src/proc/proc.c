@@ -115,8 +115,10 @@ static void proc_reaped(asp_proc *p, const asp_status *st)
     live_unlink(p);
     proc_close_pidfd(p);
 #ifdef ASP_HAVE_KQUEUE
-    if (p->loop->be->watch_pid)
-        p->loop->be->watch_pid(p->loop, p->pid, 0);
+    /* Drop the exit watch now: a stale event must not outlive the pid,
+     * which may be reused by the next spawn. */
+    if (p->loop->source == ASP_SOURCE_KQUEUE)
+        (void)p->loop->be->watch_pid(p->loop, p->pid, 0);
 #endif
     if (p->flags & ASP__P_FREED) {
         /* Detached: nobody is left to tell. */
@@ -191,6 +193,9 @@ int asp__proc_register(asp_proc *p)
             return r;
     }
 #ifdef ASP_HAVE_KQUEUE
+    /* The exit arrives as an event even when the child exited before the
+     * watch (the backend takes care of that), so reaping always waits for
+     * the loop, as with every other source. */
     if (p->loop->source == ASP_SOURCE_KQUEUE) {
         int r = p->loop->be->watch_pid(p->loop, p->pid, 1);
         if (r < 0)
@@ -204,8 +209,6 @@ int asp__proc_register(asp_proc *p)
     ps->live = p;
     ps->nopen++;
     asp__loop_ref(p->loop);
-    if (p->loop->source == ASP_SOURCE_KQUEUE)
-        asp__proc_poll(p); /* it may have exited before the watch */
     return 0;
 }
 
@@ -335,7 +338,11 @@ int asp_proc_free(asp_proc *p, int how)
         return -EINVAL;
 
     asp__proc_hold(p);
-    /* Everything pending learns first, while p is still whole. */
+    /* Marked first: a cancel callback below that calls back into p (free
+     * again, wait, stop, communicate) is refused with -EINVAL instead of
+     * counting the handle twice. */
+    p->flags |= ASP__P_FREED;
+    /* Everything pending learns next, while p's memory is still whole. */
     asp__comm_cancel(p);
     asp__waits_cancel(p);
     asp__stop_cancel(p);
@@ -344,7 +351,6 @@ int asp_proc_free(asp_proc *p, int how)
             asp__stream_free(p->stdio[i]);
             p->stdio[i] = NULL;
         }
-    p->flags |= ASP__P_FREED;
     p->ps->nopen--;
     if (!(p->flags & ASP__P_REAPED)) {
         if (how == ASP_FREE_KILL)

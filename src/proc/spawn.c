@@ -15,6 +15,15 @@
  * The address space is never copied, so spawn cost does not grow with the
  * parent's memory, and the pidfd exists from the first instant, so no
  * other reaper can make it point to a recycled pid.
+ *
+ * Step 5 relies on the child writing its errno into our memory before we
+ * resume. Where clone(CLONE_VM | CLONE_VFORK) or vfork is emulated by a
+ * plain fork (valgrind, some user-mode emulators) that memory is a copy
+ * and we resume at once, so a failed exec would look like a success. The
+ * first spawn of the process therefore also passes a close-on-exec error
+ * pipe and checks whether the child's first store reached us: if it did,
+ * memory is shared and later spawns skip the pipe; if not, every spawn
+ * reads the errno from the pipe (EOF means the exec succeeded).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -25,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,7 +48,12 @@
 #endif
 #endif
 
-#define CHILD_STACK_SIZE (64 * 1024)
+#define CHILD_STACK_SIZE ((size_t)64 * 1024)
+
+/* Whether the child shares our memory (see the file comment): 0 not known
+ * yet, 1 shared, 2 a copy. */
+enum { VM_UNKNOWN = 0, VM_SHARED = 1, VM_COPIED = 2 };
+static atomic_int vm_mode;
 
 /* Everything a spawn creates, so that one cleanup path frees it all. */
 typedef struct spawn_res {
@@ -70,6 +85,8 @@ static int validate(const char *const argv[], const asp_spawn_opts *o)
         return -EINVAL;
     if (o->cwd && !*o->cwd)
         return -EINVAL;
+    if (o->read_buffer > ((size_t)1 << 30) || o->pipe_size > ((size_t)1 << 30))
+        return -EINVAL;
     for (int i = 0; i < 3; i++) {
         const asp_stdio *s = &o->stdio[i];
         if (s->mode < ASP_STDIO_INHERIT || s->mode > ASP_STDIO_CLOSE ||
@@ -84,8 +101,12 @@ static int validate(const char *const argv[], const asp_spawn_opts *o)
     }
     if (o->npass_fds && !o->pass_fds)
         return -EINVAL;
+    struct rlimit nofile;
+    rlim_t fdmax = getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur
+                                                          : (rlim_t)1 << 20;
     for (size_t i = 0; i < o->npass_fds; i++) {
-        if (o->pass_fds[i].child_fd < 3 || o->pass_fds[i].parent_fd < 0)
+        if (o->pass_fds[i].child_fd < 3 || o->pass_fds[i].parent_fd < 0 ||
+            (rlim_t)o->pass_fds[i].child_fd >= fdmax)
             return -EINVAL;
         for (size_t j = 0; j < i; j++)
             if (o->pass_fds[j].child_fd == o->pass_fds[i].child_fd)
@@ -351,6 +372,29 @@ static void reap_failed(pid_t pid, int pidfd)
         close(pidfd);
 }
 
+/* After the clone: learns from the error pipe (epipe, both ends open)
+ * whether memory is shared, and if it is not, reads the child's errno
+ * into c->err (blocking until the exec closes the pipe or the child
+ * writes). Closes both ends. */
+static void error_pipe_collect(asp__child_ctx *c, int epipe[2])
+{
+    close(epipe[1]);
+    if (c->started) {
+        atomic_store(&vm_mode, VM_SHARED);
+    } else {
+        atomic_store(&vm_mode, VM_COPIED);
+        int err = 0;
+        ssize_t n;
+        do
+            n = read(epipe[0], &err, sizeof err);
+        while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)sizeof err && err > 0)
+            c->err = err;
+    }
+    close(epipe[0]);
+    epipe[0] = epipe[1] = -1;
+}
+
 /* Hands the parent ends of the pipes to stream objects. */
 static void make_streams(spawn_res *r, const asp_spawn_opts *o)
 {
@@ -384,6 +428,7 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
     spawn_res r;
     asp__child_ctx c;
     struct asp__procs *ps;
+    int epipe[2] = {-1, -1};
     int e;
 
     if (!loop || !out)
@@ -431,8 +476,20 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
     c.argv = argv;
     c.cwd = o->cwd;
     c.setsid = (o->flags & ASP_SPAWN_SETSID) != 0;
-    c.pgid = (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0 : (o->pgid > 0 ? o->pgid : -1);
+    /* setsid() already makes the child lead a new group (and a session
+     * leader may not call setpgid), so NEW_PGROUP adds nothing to it. */
+    c.pgid = (o->flags & ASP_SPAWN_SETSID) ? -1
+             : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
+             : (o->pgid > 0 ? o->pgid : -1);
     c.err = 0;
+    c.started = 0;
+    c.errfd = -1;
+    if (atomic_load(&vm_mode) != VM_SHARED) {
+        e = asp__pipe(epipe, 0);
+        if (e < 0)
+            goto fail;
+        c.errfd = epipe[1];
+    }
 
     int pidfd;
     pid_t pid = start_child(ps, &c, asp__pidfd_supported(), &pidfd);
@@ -440,6 +497,8 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
         e = pid;
         goto fail;
     }
+    if (epipe[0] >= 0)
+        error_pipe_collect(&c, epipe);
     if (c.err) {
         e = -c.err;
         reap_failed(pid, pidfd);
@@ -484,6 +543,9 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
     return 0;
 
 fail:
+    for (int i = 0; i < 2; i++)
+        if (epipe[i] >= 0)
+            close(epipe[i]);
     drop_streams(r.p);
     res_release(&r, 1);
     asp__free(r.p);

@@ -70,7 +70,9 @@ static void stop_step(asp_proc *p, int idx)
     asp__stop *s = &p->stop;
     s->idx = idx;
     (void)asp__proc_send(p, s->steps[idx].signal, s->group);
-    s->step_end_ns = p->loop->now_ns + (uint64_t)s->steps[idx].grace_ms * 1000000u;
+    uint64_t g = (uint64_t)s->steps[idx].grace_ms;
+    s->step_end_ns = p->loop->now_ns +
+                     (g > UINT64_MAX / 4000000u ? UINT64_MAX / 4 : g * 1000000u);
     if (idx + 1 < s->nsteps)
         asp_timer_start(&s->timer, s->steps[idx].grace_ms, 0);
 }

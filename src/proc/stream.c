@@ -128,7 +128,7 @@ static int need_more(asp_stream *s)
     case ASP__R_LINES:
         if (s->req == ASP__R_LINES && (s->flags & ASP__S_PAUSED))
             return 0;
-        return a < s->req_n && !find_sep(s, scan_from(s), a);
+        return a <= s->req_n && !find_sep(s, scan_from(s), a);
     case ASP__R_SINK:
         return 1;
     default:
@@ -198,12 +198,25 @@ static size_t make_room(asp_stream *s, int *err)
         ncap = s->cap * 2;
     char *nb = asp__realloc(s->buf, ncap);
     if (!nb) {
+        /* Growing is an optimisation while some room is left: use it. */
+        if (s->cap > s->end)
+            return s->cap - s->end;
         *err = -ENOMEM;
         return 0;
     }
     s->buf = nb;
     s->cap = ncap;
     return s->cap - s->end;
+}
+
+/* Closes the fd of an output stream after the eof grace. */
+static void cut(asp_stream *s)
+{
+    asp_io_stop(&s->io);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    s->flags |= ASP__S_EOF | ASP__S_CUT;
 }
 
 enum { FILL_FULL = 1, FILL_SHORT = 2, FILL_EOF = 0, FILL_AGAIN = -1,
@@ -236,16 +249,19 @@ static int fill(asp_stream *s)
     int direct = 0;
 
     if (s->req == ASP__R_SINK && avail(s) == 0) {
-        dst = asp__capture_space(s->sink, s->bufsize, &room, &err);
+        dst = asp__capture_space(s->sink, s->bufsize, &room);
         direct = dst != NULL;
     }
-    if (!direct && !err) {
+    if (!direct) {
         room = make_room(s, &err);
         dst = s->buf + s->end;
     }
     if (err) {
-        /* Out of memory: end the stream as cut rather than spin. */
-        s->flags |= ASP__S_EOF | ASP__S_CUT;
+        /* Out of memory even for the read buffer: close the pipe (the
+         * child gets EPIPE instead of blocking on it for ever) and end the
+         * stream as cut. */
+        s->flags |= ASP__S_NOMEM;
+        cut(s);
         return FILL_ERR;
     }
     ssize_t n;
@@ -271,16 +287,6 @@ static int fill(asp_stream *s)
     /* Any other error ends the stream like EOF (the data so far stays). */
     s->flags |= ASP__S_EOF;
     return FILL_ERR;
-}
-
-/* Closes the fd of an output stream after the eof grace. */
-static void cut(asp_stream *s)
-{
-    asp_io_stop(&s->io);
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
-    s->flags |= ASP__S_EOF | ASP__S_CUT;
 }
 
 /* Calls the request's callback with p held. */
@@ -400,11 +406,18 @@ static int dispatch_one(asp_stream *s)
             asp__stream_call(s, 0, b, got);
             return 1;
         }
-        if (a >= lim) {
+        if (a > lim) {
             /* Over the limit: nothing is consumed, the mode ends. */
             end_req(s);
             asp__stream_call(s, -EMSGSIZE, NULL, 0);
             return 1;
+        }
+        if (a == lim && !eof) {
+            /* limit bytes and no separator: only EOF can make this a line
+             * within the limit (the last one); any further byte makes it
+             * too long. Wait for one or the other. */
+            s->scanned = a;
+            return 0;
         }
         s->scanned = a;
         if (!eof)
@@ -427,10 +440,7 @@ static int dispatch_one(asp_stream *s)
 
     case ASP__R_SINK:
         if (a > 0) {
-            if (asp__capture_add(s->sink, b, a) < 0) {
-                s->flags |= ASP__S_EOF; /* out of memory: stop reading */
-                cut(s);
-            }
+            asp__capture_add(s->sink, b, a);
             s->start += a;
         }
         if (eof) {

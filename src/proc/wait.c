@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <string.h>
 
-enum { W_IDLE = 0, W_PENDING = 1, W_DONE = 2 };
+/* W_DUE: pending, and present when the exit was seen: completed by that
+ * pass. Waits started by its callbacks stay W_PENDING for the next. */
+enum { W_IDLE = 0, W_PENDING = 1, W_DONE = 2, W_DUE = 3 };
 
 /* Unlinks w from its process. */
 static void wait_unlink(asp_wait *w)
@@ -58,7 +60,7 @@ int asp_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
     if (!w || !p || !cb || (p->flags & ASP__P_FREED) ||
         (timeout_ms < 0 && timeout_ms != ASP_FOREVER))
         return -EINVAL;
-    if (w->state_ == W_PENDING && w->proc_)
+    if ((w->state_ == W_PENDING || w->state_ == W_DUE) && w->proc_)
         return -EBUSY;
     memset(w, 0, sizeof *w);
     w->data = data;
@@ -84,17 +86,22 @@ int asp_wait_cancel(asp_wait *w)
 {
     if (!w)
         return -EINVAL;
-    if (w->state_ != W_PENDING || !w->proc_)
+    if ((w->state_ != W_PENDING && w->state_ != W_DUE) || !w->proc_)
         return -EALREADY;
     wait_complete(w, -ECANCELED);
     return 0;
 }
 
-/* Completes every pending wait with the exit status. */
+/* Completes, with the exit status, every wait pending at the exit. A
+ * callback that starts a new wait does not get it completed in this pass
+ * (that would loop for ever): the new wait's zero timer does it. */
 void asp__waits_complete(asp_proc *p)
 {
     asp_wait *w;
-    while (!(p->flags & ASP__P_FREED) && (w = p->waits_head) != NULL)
+    for (w = p->waits_head; w; w = w->next_)
+        w->state_ = W_DUE;
+    while (!(p->flags & ASP__P_FREED) && (w = p->waits_head) != NULL &&
+           w->state_ == W_DUE)
         wait_complete(w, 0);
 }
 

@@ -187,19 +187,25 @@ void asp__wstream_cancel(asp_stream *s)
     drain_done(s, -ECANCELED);
 }
 
-/* Queues len bytes of buf by reference (communicate's input). */
-int asp__wstream_queue_ref(asp_stream *s, const void *buf, size_t len)
+/* A chunk referencing len bytes of buf (communicate's input, which the
+ * caller keeps valid); NULL when out of memory. */
+asp__wchunk *asp__wchunk_ref(const void *buf, size_t len)
 {
     asp__wchunk *c = asp__malloc(sizeof *c);
     if (!c)
-        return -ENOMEM;
+        return NULL;
     c->data = buf;
     c->len = len;
     c->off = 0;
+    return c;
+}
+
+/* Queues c and writes what the pipe takes now. */
+void asp__wstream_push(asp_stream *s, asp__wchunk *c)
+{
     queue_push(s, c);
     write_queue(s);
     asp__wstream_update(s);
-    return (s->flags & ASP__S_WERR) ? -EPIPE : 0;
 }
 
 /* Checks that s is an open stdin. */
@@ -216,7 +222,10 @@ static int check_writable(const asp_stream *s)
     return 0;
 }
 
-/* Public: write (what the pipe takes now, the rest queued as a copy). */
+/* Public: write (what the pipe takes now, the rest queued as a copy).
+ * All or nothing: the chunk for a remainder is allocated before anything
+ * is written, so -ENOMEM never follows a partial write. (A large chunk
+ * that turns out not to be needed costs little: it is never touched.) */
 int asp_stream_write(asp_stream *s, const void *buf, size_t len)
 {
     int r = check_writable(s);
@@ -226,6 +235,9 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
         return -EINVAL;
     if (len == 0)
         return 0;
+    asp__wchunk *c = asp__malloc(sizeof *c + len);
+    if (!c)
+        return -ENOMEM;
     size_t done = 0;
     if (!s->wq_head) {
         pipe_guard g;
@@ -242,16 +254,13 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
             done += (size_t)n;
         }
         guard_leave(&g, r == -EPIPE);
-        if (r < 0) {
-            s->flags |= ASP__S_WERR;
+        if (r < 0 || done == len) {
+            asp__free(c);
+            if (r < 0)
+                s->flags |= ASP__S_WERR;
             return r;
         }
-        if (done == len)
-            return 0;
     }
-    asp__wchunk *c = asp__malloc(sizeof *c + (len - done));
-    if (!c)
-        return -ENOMEM;
     memcpy(c + 1, (const char *)buf + done, len - done);
     c->data = (const char *)(c + 1);
     c->len = len - done;
