@@ -54,7 +54,9 @@ typedef struct asp__backend_ops {
     int (*fd)(const struct asp_loop *loop);
 
     /* kqueue only (NULL elsewhere): starts (on != 0) or stops watching pid
-     * for its exit; exits arrive as ASP__EV_PROC events. */
+     * for its exit; exits arrive as ASP__EV_PROC events, also for a
+     * process that exited before its watch started. Returns 0 or
+     * -errno. */
     int (*watch_pid)(struct asp_loop *loop, pid_t pid, int on);
 } asp__backend_ops;
 

@@ -5,6 +5,12 @@
  * with -DASP_PORTABLE (all of them off) is plain POSIX: the poll backend,
  * a pipe for wakeups, the self-pipe child-exit source, vfork for spawning.
  * -DASP_NO_EPOLL / -DASP_NO_KQUEUE drop one backend (BACKEND=poll).
+ *
+ * -DASP_FAKE_KQUEUE builds the kqueue backend on a system without kqueue;
+ * it is for the tests only (`make check-kqueue`), which put a stand-in
+ * <sys/event.h> first on the include path and link a user-space
+ * emulation of kqueue()/kevent() into the test binary (tests/kqueue_emu).
+ * A library built that way is not usable outside the test binary.
  */
 #ifndef ASP_CONFIG_H
 #define ASP_CONFIG_H

@@ -24,11 +24,13 @@
 #define SMALL_MAX ((size_t)1 << 20)
 #define HUGE ((size_t)2 << 20)
 
+#ifdef ASP_HAVE_MREMAP
 /* Rounds n up to a multiple of HUGE. */
 static size_t round_huge(size_t n)
 {
     return (n + HUGE - 1) & ~(HUGE - 1);
 }
+#endif
 
 /* Grows the block so that room >= need; 0 or -ENOMEM. */
 static int grow(asp__capture *c, size_t need)

@@ -33,8 +33,10 @@
 #endif
 #endif
 
+#ifdef ASP_HAVE_PIDFD
 /* 0 unknown, 1 yes, 2 no. */
 static atomic_int pidfd_state;
+#endif
 
 /* Whether pidfd_open and waitid(P_PIDFD) work on this kernel. */
 int asp__pidfd_supported(void)
@@ -62,7 +64,9 @@ int asp__pidfd_supported(void)
 #endif
 }
 
-/* Whether SIGCHLD is blocked in the calling thread. */
+#ifdef ASP_HAVE_SIGNALFD
+/* Whether SIGCHLD is blocked in the calling thread (only the signalfd
+ * source cares, so builds without signalfd do not have it). */
 static int sigchld_blocked(void)
 {
     sigset_t cur;
@@ -70,6 +74,7 @@ static int sigchld_blocked(void)
         return 0;
     return sigismember(&cur, SIGCHLD) == 1;
 }
+#endif
 
 /* Picks the source for a new loop; see enum asp_child_source. */
 int asp__source_resolve(int req, int backend_id, int *out)
