@@ -130,8 +130,16 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
     int fds[2];
     int e;
     if (i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR)) {
+#ifdef SOCK_CLOEXEC
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
             return -errno;
+#else
+        /* macOS: no SOCK_CLOEXEC; the child closes every unlisted fd. */
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+            return -errno;
+        (void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+        (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+#endif
     } else {
         e = asp__pipe(fds, 0);
         if (e < 0)
@@ -148,6 +156,12 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
     e = asp__set_nonblock(ours);
     if (e < 0)
         return e;
+#ifdef F_SETNOSIGPIPE
+    /* Where the fd itself can refuse SIGPIPE (macOS), stdin's writes need
+     * no signal-mask dance (wstream.c). */
+    if (i == 0)
+        (void)fcntl(ours, F_SETNOSIGPIPE, 1);
+#endif
 #ifdef ASP_HAVE_PIPE_SZ
     if (o->pipe_size > 0 && !(i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR)))
         (void)fcntl(ours, F_SETPIPE_SZ,
