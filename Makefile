@@ -109,6 +109,7 @@ deps:
 -include examples/examples.mk
 -include tests/tests.mk
 -include bench/bench.mk
+-include tests/hardening.mk
 
 # -------------------------------------------------------------- shared
 # libasproc.so.X.Y.Z with soname libasproc.so.SOVERSION. While the major

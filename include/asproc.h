@@ -122,10 +122,16 @@ enum asp_backend {
  *   pidfd     Linux >= 5.4: one pidfd per child, readable at its exit;
  *             signals are sent through it, so a recycled pid is never hit.
  *   signalfd  Linux: SIGCHLD read from a signalfd. SIGCHLD must be blocked
- *             in every thread of the process.
+ *             in every thread of the process. A process that ignores
+ *             SIGCHLD (SIG_IGN) gets no SIGCHLD at all: children spawned
+ *             while it does are polled every 20 ms instead (a host that
+ *             starts ignoring SIGCHLD only after a spawn is not covered).
  *   selfpipe  any POSIX system: a SIGCHLD handler (installed while a loop
  *             uses this source, chained to the handler that was there
  *             before, errno kept) writes to each such loop's pipe.
+ *             SIGCHLD must be unblocked in at least one thread, or the
+ *             handler never runs and exits go unnoticed (the library
+ *             cannot see other threads' masks, so this is not checked).
  *   kqueue    the kqueue backend only: EVFILT_PROC/NOTE_EXIT per child.
  * Every source reaps only the loop's own children, by pid (waitid with
  * P_PIDFD or P_PID), never waitpid(-1); a stopped or continued child is

@@ -40,6 +40,7 @@ struct asp__procs {
     struct asp__hub_slot *slot;
     int sigfd; /* signalfd source */
     asp_io sigfd_io;
+    asp_timer ign_timer; /* signalfd source while SIGCHLD is SIG_IGN */
 
     /* Stack for the clone()d child, reused by every spawn of this loop. */
     void *stack;
@@ -53,6 +54,9 @@ int asp__procs_get(asp_loop *loop, struct asp__procs **out);
 /* Source plumbing (source.c). */
 int asp__source_start(struct asp__procs *ps);
 void asp__source_stop(struct asp__procs *ps);
+/* A child was added to ps->live (signalfd: see source.c). */
+void asp__source_spawned(struct asp__procs *ps);
+/* 1 pidfd works, 0 not, -errno the probe could not run (not cached). */
 int asp__pidfd_supported(void);
 
 /* The hub (hub.c): process-wide list of notifiers to post on SIGCHLD.

@@ -209,6 +209,7 @@ int asp__proc_register(asp_proc *p)
     ps->live = p;
     ps->nopen++;
     asp__loop_ref(p->loop);
+    asp__source_spawned(ps);
     return 0;
 }
 

@@ -38,7 +38,10 @@
 static atomic_int pidfd_state;
 #endif
 
-/* Whether pidfd_open and waitid(P_PIDFD) work on this kernel. */
+/* Whether pidfd_open and waitid(P_PIDFD) work on this kernel: 1 yes, 0
+ * no (both remembered), or a negative errno when the probe itself could
+ * not run (out of fds or memory): that answer is not remembered, or one
+ * loop created at an fd limit would turn pidfds off for the process. */
 int asp__pidfd_supported(void)
 {
 #ifdef ASP_HAVE_PIDFD
@@ -47,6 +50,8 @@ int asp__pidfd_supported(void)
         return st == 1;
     int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
     int ok = 0;
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM))
+        return -errno;
     if (fd >= 0) {
         siginfo_t si;
         memset(&si, 0, sizeof si);
@@ -79,6 +84,7 @@ static int sigchld_blocked(void)
 /* Picks the source for a new loop; see enum asp_child_source. */
 int asp__source_resolve(int req, int backend_id, int *out)
 {
+    int r;
     if (req == ASP_SOURCE_DEFAULT) {
         const char *env = getenv("ASP_CHILD_SOURCE");
         if (env && *env) {
@@ -92,8 +98,10 @@ int asp__source_resolve(int req, int backend_id, int *out)
     if (req == ASP_SOURCE_DEFAULT) {
         if (backend_id == ASP_BACKEND_KQUEUE)
             req = ASP_SOURCE_KQUEUE;
-        else if (asp__pidfd_supported())
+        else if ((r = asp__pidfd_supported()) > 0)
             req = ASP_SOURCE_PIDFD;
+        else if (r < 0)
+            return r;
 #ifdef ASP_HAVE_SIGNALFD
         else if (sigchld_blocked())
             req = ASP_SOURCE_SIGNALFD;
@@ -103,7 +111,10 @@ int asp__source_resolve(int req, int backend_id, int *out)
     }
     switch (req) {
     case ASP_SOURCE_PIDFD:
-        if (!asp__pidfd_supported())
+        r = asp__pidfd_supported();
+        if (r < 0)
+            return r;
+        if (!r)
             return -ENOTSUP;
         break;
     case ASP_SOURCE_SIGNALFD:
@@ -183,6 +194,46 @@ static void sigfd_cb(asp_io *w, int events)
 }
 #endif
 
+#ifdef ASP_HAVE_SIGNALFD
+/* While SIGCHLD is ignored the kernel reaps children itself and sends no
+ * SIGCHLD at all, so a signalfd never hears of an exit. A host that does
+ * that gets its children polled instead (statuses are lost anyway: they
+ * come back "unknown"). The timer runs while children are live. */
+#define ASP__IGN_POLL_MS 20
+
+static void ign_timer_cb(asp_timer *t)
+{
+    struct asp__procs *ps = t->data;
+    scan_children(ps);
+    if (!ps->live)
+        asp_timer_stop(&ps->ign_timer);
+}
+
+/* Whether the process ignores SIGCHLD (SIG_IGN, not SA_NOCLDWAIT alone:
+ * with that the signal is still sent). */
+static int sigchld_ignored(void)
+{
+    struct sigaction cur;
+    return sigaction(SIGCHLD, NULL, &cur) == 0 &&
+           !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN;
+}
+#endif
+
+/* A child was linked into ps->live; starts the poll of ign_timer_cb when
+ * the signalfd source cannot hear it exit. Checked at every spawn, so a
+ * host that ignores SIGCHLD only after its children started is not
+ * covered (documented with the sources in the header). */
+void asp__source_spawned(struct asp__procs *ps)
+{
+#ifdef ASP_HAVE_SIGNALFD
+    if (ps->loop->source == ASP_SOURCE_SIGNALFD &&
+        !asp_timer_active(&ps->ign_timer) && sigchld_ignored())
+        asp_timer_start(&ps->ign_timer, ASP__IGN_POLL_MS, ASP__IGN_POLL_MS);
+#else
+    (void)ps;
+#endif
+}
+
 /* Sets up the loop's source; 0 or -errno with nothing left behind. */
 int asp__source_start(struct asp__procs *ps)
 {
@@ -220,6 +271,8 @@ int asp__source_start(struct asp__procs *ps)
         }
         asp_io_init(loop, &ps->sigfd_io, ps->sigfd, sigfd_cb, ps);
         asp_io_unref(&ps->sigfd_io);
+        asp_timer_init(loop, &ps->ign_timer, ign_timer_cb, ps);
+        asp_timer_unref(&ps->ign_timer);
         r = asp_io_start(&ps->sigfd_io, ASP_READ);
         if (r < 0)
             goto fail_sigfd;
@@ -256,6 +309,7 @@ void asp__source_stop(struct asp__procs *ps)
     }
     if (ps->sigfd >= 0) {
         asp_io_stop(&ps->sigfd_io);
+        asp_timer_stop(&ps->ign_timer);
         close(ps->sigfd);
         ps->sigfd = -1;
     }

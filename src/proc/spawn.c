@@ -506,7 +506,7 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
     }
 
     int pidfd;
-    pid_t pid = start_child(ps, &c, asp__pidfd_supported(), &pidfd);
+    pid_t pid = start_child(ps, &c, asp__pidfd_supported() > 0, &pidfd);
     if (pid < 0) {
         e = pid;
         goto fail;

@@ -88,6 +88,8 @@ static size_t avail(const asp_stream *s)
 /* Finds sep in buf[from, to); returns the offset just past it, or 0. */
 static size_t find_sep(const asp_stream *s, size_t from, size_t to)
 {
+    if (from >= to)
+        return 0; /* nothing to scan; buf may still be NULL */
     const char *b = s->buf + s->start;
     if (s->seplen == 1) {
         const char *hit = memchr(b + from, s->sep[0], to - from);
@@ -345,7 +347,8 @@ static int lines_burst(asp_stream *s)
 static int dispatch_one(asp_stream *s)
 {
     size_t a = avail(s);
-    const char *b = s->buf + s->start;
+    /* No buffer yet (nothing read): NULL, never NULL + 0. */
+    const char *b = s->buf ? s->buf + s->start : NULL;
     int eof = (s->flags & ASP__S_EOF) != 0;
     int paused = (s->flags & ASP__S_PAUSED) != 0;
     size_t n;
@@ -391,7 +394,7 @@ static int dispatch_one(asp_stream *s)
     case ASP__R_LINES: {
         if (s->req == ASP__R_LINES && paused)
             return 0;
-        if (s->req == ASP__R_LINES && !paused && lines_burst(s))
+        if (s->req == ASP__R_LINES && a && lines_burst(s))
             return 1;
         size_t lim = s->req_n;
         size_t to = a < lim ? a : lim;
