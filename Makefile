@@ -17,7 +17,8 @@
 #   make check-packaging exported symbols, install + pkg-config, vendoring
 #   make check-compilers the library with gcc and clang in every config
 #   make lint            cppcheck and clang-tidy
-#   make check-all       check + all of the above (what CI runs)
+#   make check-all       check + all of the above + check-hardening
+#                        (tests/hardening.mk); what CI runs
 #   make bench / bench-quick / bench-deps / bench-plot   (bench/bench.mk)
 #
 # BACKEND=epoll|poll|kqueue forces the default backend at build time
@@ -325,7 +326,8 @@ lint-clang-tidy:
 
 # ------------------------------------------------------------ check-all
 # Everything CI runs, in order: about 3-4 minutes on 2 cores.
-check-all: check check-portable check-kqueue check-packaging check-compilers lint
+check-all: check check-portable check-kqueue check-packaging check-compilers lint \
+           check-hardening
 
 clean:
 	rm -rf $(BUILD)

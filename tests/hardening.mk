@@ -38,7 +38,7 @@ check-hard-build: $(HARD_BIN) $(CHILD_BIN)
 HARD_RUN ?=
 check-hard: check-hard-build
 	@fail=0; \
-	for cfg in $$($(HARD_BIN) --matrix); do \
+	for cfg in $$($(HARD_RUN) $(HARD_BIN) --matrix 2>/dev/null); do \
 	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; \
 	  echo "== hardening: backend=$$be source=$$src"; \
 	  ASP_BACKEND=$$be ASP_CHILD_SOURCE=$$src $(HARD_RUN) $(HARD_BIN) $(SUITES) || fail=1; \
@@ -69,7 +69,8 @@ check-asan:
 # fds tracked). CK_TIMEOUT_MULTIPLIER stretches Check's timeouts, and the
 # stress cycles are fewer (valgrind is ~30x slower per spawn).
 VALGRIND = valgrind -q --leak-check=full --errors-for-leak-kinds=all \
-           --track-fds=yes --error-exitcode=1 --child-silent-after-fork=no
+           --track-fds=yes --error-exitcode=1 --child-silent-after-fork=no \
+           --suppressions=tests/valgrind.supp
 VG_LOG = $(BUILD)/valgrind.log
 check-valgrind:
 	@mkdir -p $(BUILD)
@@ -77,7 +78,7 @@ check-valgrind:
 	  $(MAKE) --no-print-directory BUILD=$(BUILD)/vg OPT='-O1 -g' \
 	    TEST_RUN='$(VALGRIND)' HARD_RUN='$(VALGRIND)' check check-hard; echo $$? > $(VG_LOG).st; } 2>&1 | tee $(VG_LOG); \
 	st=$$(cat $(VG_LOG).st); \
-	if grep -q -E '== (Invalid|Conditional|Syscall param|Mismatched|Source and destination)|definitely lost|indirectly lost|possibly lost|still reachable: [1-9]' $(VG_LOG); then \
+	if grep -q -E '== (Invalid|Conditional|Syscall param|Mismatched|Source and destination)|definitely lost|indirectly lost|possibly lost|still reachable in' $(VG_LOG); then \
 	  echo "check-valgrind: memcheck reports in $(VG_LOG)"; exit 1; fi; \
 	[ $$st = 0 ] && echo "check-valgrind: no memcheck error, all runs passed"
 

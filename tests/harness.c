@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <pthread.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -104,17 +106,28 @@ TCase *asp_t_case(const char *name, double timeout_s)
 }
 
 /* The helper child lives next to the test binary. */
+static char child_path[4096];
+
+/* Fills child_path once (pthread_once: two threads asking first must not
+ * see the half-made path, which is the runner's own). */
+static void child_path_init(void)
+{
+    char buf[sizeof child_path];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 32);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    char *slash = strrchr(buf, '/');
+    strcpy(slash + 1, "asp_child");
+    memcpy(child_path, buf, sizeof buf);
+}
+
 const char *asp_t_child_path(void)
 {
-    static char path[4096];
-    if (!path[0]) {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
-        ck_assert_int_gt(n, 0);
-        path[n] = 0;
-        char *slash = strrchr(path, '/');
-        strcpy(slash + 1, "asp_child");
-    }
-    return path;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, child_path_init);
+    ck_assert_msg(child_path[0] != 0, "cannot find the helper child");
+    return child_path;
 }
 
 /* A default loop. */

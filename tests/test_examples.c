@@ -18,10 +18,19 @@ static asp_result run_example(const char *name)
     strcpy(path, asp_t_child_path());
     snprintf(strrchr(path, '/') + 1, 256, "examples/%s", name);
     const char *argv[] = {path, NULL};
+    /* The examples use the default exit source: the one this run forces
+     * on the tests (which may need SIGCHLD blocked) is not passed on. */
+    static const char *const env[] = {"ASP_CHILD_SOURCE", NULL};
+    asp_spawn_opts o = {0};
+    o.stdio[0].mode = ASP_STDIO_NULL;
+    o.stdio[1].mode = ASP_STDIO_PIPE;
+    o.stdio[2].mode = ASP_STDIO_PIPE;
+    o.env_mode = ASP_ENV_OVERRIDE;
+    o.env = env;
     asp_comm_opts c = {0};
     c.timeout_ms = 30000;
     asp_result r;
-    int e = asp_run(NULL, argv, NULL, &c, &r);
+    int e = asp_run(NULL, argv, &o, &c, &r);
     ck_assert_msg(e == 0, "%s: %s", name, asp_strerror(e));
     ck_assert_msg(r.status.kind == ASP_EXIT_CODE && r.status.code == 0,
                   "%s exited %d/%d: %s", name, r.status.kind, r.status.code, r.err);

@@ -46,7 +46,7 @@ check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES)
 
 check: check-build
 	@fail=0; total=0; \
-	for cfg in $$($(TEST_BIN) --matrix); do \
+	for cfg in $$($(TEST_RUN) $(TEST_BIN) --matrix 2>/dev/null); do \
 	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; grp=$${rest#*:}; \
 	  echo "== backend=$$be source=$$src suites=$$grp"; \
 	  ASP_BACKEND=$$be ASP_CHILD_SOURCE=$$src $(TEST_RUN) $(TEST_BIN) --group $$grp $(SUITES) || fail=1; \

@@ -424,7 +424,10 @@ START_TEST(fault_eintr_storm)
     sa.sa_flags = 0;
     ck_assert_int_eq(sigaction(SIGALRM, &sa, &old), 0);
     atomic_store(&ticks, 0);
-    storm(100);
+    /* Slow runs (valgrind: CK_TIMEOUT_MULTIPLIER=10) spend longer than
+     * 100 us on each signal delivery and would do nothing else: the
+     * interval stretches with the slowness. */
+    storm((long)(100 * hard_slowness()));
 
     asp_loop *loop = asp_t_loop();
     /* 4 MiB each way through communicate. */
