@@ -10,7 +10,8 @@
 #   make check-hardening   all of the above, with a short fuzz run; part of
 #                          check-all
 #
-# Knobs: ASP_STRESS_CYCLES (default 10000), ASP_STRESS_SEED,
+# Knobs: ASP_STORM_US (EINTR storm interval, default 100),
+# ASP_STRESS_CYCLES (default 10000), ASP_STRESS_SEED,
 # ASP_STRESS_SECONDS for the stress test; FUZZ_SECONDS for the fuzz run of
 # check-hardening (default 60 per target).
 
@@ -74,7 +75,7 @@ VALGRIND = valgrind -q --leak-check=full --errors-for-leak-kinds=all \
 VG_LOG = $(BUILD)/valgrind.log
 check-valgrind:
 	@mkdir -p $(BUILD)
-	@{ CK_TIMEOUT_MULTIPLIER=10 ASP_STRESS_CYCLES=400 \
+	@{ CK_TIMEOUT_MULTIPLIER=10 ASP_STRESS_CYCLES=400 ASP_STORM_US=5000 \
 	  $(MAKE) --no-print-directory BUILD=$(BUILD)/vg OPT='-O1 -g' \
 	    TEST_RUN='$(VALGRIND)' HARD_RUN='$(VALGRIND)' check check-hard; echo $$? > $(VG_LOG).st; } 2>&1 | tee $(VG_LOG); \
 	st=$$(cat $(VG_LOG).st); \
