@@ -437,7 +437,11 @@ END_TEST
 START_TEST(hostile_stop_continue)
 {
     asp_loop *loop = asp_t_loop();
-    asp_proc *p = ASP_T_SPAWN(loop, NULL, "sleep", "200", "exit", "9");
+    /* The child's sleep runs on while it is stopped, so it must outlast
+     * both rounds (about 0.6 s here, several seconds under valgrind). */
+    char ms[32];
+    snprintf(ms, sizeof ms, "%ld", (long)(1500 * hard_slowness()));
+    asp_proc *p = ASP_T_SPAWN(loop, NULL, "sleep", ms, "exit", "9");
     asp_status st;
     /* Stopped and continued twice: each change is a SIGCHLD (and a
      * pidfd-less scan) that must not look like an exit. */
