@@ -79,4 +79,15 @@ Suite *suite_communicate(void);
 Suite *suite_examples(void);
 Suite *suite_regress(void);
 
+/* A suite of a runner; proc: it depends on the child-exit source. */
+typedef struct asp_t_suite {
+    const char *name;
+    Suite *(*make)(void);
+    int proc;
+} asp_t_suite;
+
+/* The runners' main (tests/runner.c): --matrix, --group G, suite names. */
+int asp_t_runner_main(int argc, char **argv, const asp_t_suite *suites,
+                      size_t n);
+
 #endif
