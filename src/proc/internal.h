@@ -173,7 +173,10 @@ typedef struct asp__capture {
     size_t room; /* data bytes the block can hold */
     size_t cap;  /* 0: unlimited */
     size_t total; /* bytes seen, kept or not */
+    size_t ready; /* block bytes known to be faulted in (mapped only) */
     int mapped;
+    int small;    /* huge pages proved slow: small pages from here on */
+    int slow;     /* slow huge prefault steps in a row */
     int failed;   /* memory ran out: later bytes were discarded */
 } asp__capture;
 /* Makes room for a direct read of up to want more bytes; returns where to
@@ -186,6 +189,9 @@ void asp__capture_add(asp__capture *c, const char *b, size_t n);
 /* Hands the data out as a NUL-terminated buffer for asp_result. */
 char *asp__capture_take(asp__capture *c, size_t *len);
 void asp__capture_free(asp__capture *c);
+/* How slow a huge prefault step must be to count as slow (ns); tests set
+ * it to 0 to force the switch to small pages. */
+extern uint64_t asp__capture_slow_ns;
 
 /* ----------------------------------------------------------- process */
 

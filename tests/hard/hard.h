@@ -19,6 +19,7 @@ Suite *suite_stress(void);
 Suite *suite_fault(void);
 Suite *suite_hostile(void);
 Suite *suite_regress(void);
+Suite *suite_capture(void);
 
 /* A thread-safe allocator for asp_set_allocator that counts live blocks
  * and calls, and can fail exactly one call (fail_at, 1-based; 0: none). */
