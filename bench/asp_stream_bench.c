@@ -2,12 +2,17 @@
  * asp_stream_bench.c - asproc's read paths under the same work as the
  * raw, libuv and asyncio peers: read-and-discard through
  * asp_stream_on_chunks, lines through asp_stream_on_lines, capture
- * through asp_communicate.
+ * through asp_communicate, forwarding into another process through
+ * asp_stream_forward (or on_chunks + write, what one would do without it).
  */
+#define _GNU_SOURCE
 #include "asp_bench.h"
+#include "child.h"
 #include "pattern.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +149,76 @@ void asp_capture(const struct bench_args *a)
     asp_result_free(&res);
     asp_must(asp_proc_free(p, ASP_FREE_DETACH), "asp_proc_free");
     asp_must(asp_loop_free(loop), "asp_loop_free");
+}
+
+/* What the chunks variant of forwarding keeps between callbacks. */
+struct relay {
+    int fd; /* the sink's pipe (blocking) */
+    uint64_t off;
+    int done, err;
+};
+
+/* Writes each chunk to the sink, all of it, blocking. */
+static void on_relay(asp_stream *s, int err, const char *buf, size_t len,
+                     void *data)
+{
+    struct relay *r = data;
+    (void)s;
+    if (err < 0 || len == 0) {
+        r->err = err;
+        r->done = 1;
+        return;
+    }
+    r->off += len;
+    while (len) {
+        ssize_t w = write(r->fd, buf, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            bench_die("write", errno);
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
+/* Forwards the writer's output into the sink (child.h) with
+ * asp_stream_forward (chunks == 0; the sink's pipe made non-blocking, as
+ * the header advises) or with on_chunks + blocking write (chunks != 0).
+ * The clock covers both spawns and reaps, as in the raw peer. */
+void asp_forward(const struct bench_args *a, int chunks)
+{
+    asp_spawn_opts o = asp_bench_opts(a);
+    asp_loop *loop;
+    asp_proc *p;
+    struct child k;
+    struct relay r;
+    memset(&r, 0, sizeof r);
+    uint64_t moved;
+    asp_must(asp_loop_new(&loop, NULL), "asp_loop_new");
+    uint64_t t0 = bench_now_ns();
+    sink_start(&k, a);
+    asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
+                                     a, 0, 0), &o), "asp_spawn");
+    asp_stream *s = asp_proc_stdout(p);
+    if (chunks) {
+        r.fd = k.fd;
+        asp_must(asp_stream_on_chunks(s, 0, on_relay, &r), "on_chunks");
+        asp_must(asp_loop_run_until(loop, &r.done), "asp_loop_run_until");
+        asp_must(r.err, "continuous read");
+        moved = r.off;
+    } else {
+        if (fcntl(k.fd, F_SETFL, fcntl(k.fd, F_GETFL) | O_NONBLOCK) != 0)
+            bench_die("O_NONBLOCK", errno);
+        ssize_t n = asp_stream_forward_sync(s, k.fd);
+        asp_must(n < 0 ? (int)n : 0, "asp_stream_forward_sync");
+        moved = (uint64_t)n;
+    }
+    asp_reap_ok(p);
+    sink_finish(&k);
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    asp_must(asp_loop_free(loop), "asp_loop_free");
+    if (moved != a->size)
+        bench_mismatch("asproc: forwarded byte count differs", moved);
+    bench_result("forward", a->variant, (double)moved / secs / 1e9, "GB/s");
 }

@@ -41,7 +41,7 @@ endif
 BENCH_SHARED = $(BENCH_BUILD)/common.o $(BENCH_BUILD)/pattern.o
 BENCH_RAW_OBJ = $(BENCH_BUILD)/peer_raw.o $(BENCH_BUILD)/raw_stream.o \
                 $(BENCH_BUILD)/raw_sys.o $(BENCH_BUILD)/child.o
-BENCH_ASP_OBJ = $(BENCH_BUILD)/peer_asproc.o \
+BENCH_ASP_OBJ = $(BENCH_BUILD)/peer_asproc.o $(BENCH_BUILD)/child.o \
                 $(BENCH_BUILD)/asp_stream_bench.o \
                 $(BENCH_BUILD)/asp_sys_bench.o \
                 $(BENCH_BUILD)/asp_conc_bench.o
@@ -70,7 +70,7 @@ $(BENCH_BUILD)/writer: $(BENCH_BUILD)/writer.o $(BENCH_SHARED)
 $(BENCH_BUILD)/peer_raw: $(BENCH_RAW_OBJ) $(BENCH_SHARED)
 	$(CC) $(BENCH_CFLAGS) -o $@ $^
 
-$(BENCH_BUILD)/peer_uv: $(BENCH_BUILD)/peer_uv.o $(BENCH_SHARED)
+$(BENCH_BUILD)/peer_uv: $(BENCH_BUILD)/peer_uv.o $(BENCH_BUILD)/child.o $(BENCH_SHARED)
 	$(CC) $(BENCH_CFLAGS) -o $@ $^ $(BENCH_UV_LIBS)
 
 $(BENCH_BUILD)/peer_asproc: $(BENCH_ASP_OBJ) $(BENCH_SHARED) $(LIB)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -59,4 +60,55 @@ void child_finish(struct child *c)
             bench_die("waitpid", errno);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         bench_die("writer did not exit 0", EIO);
+}
+
+/* Starts the sink on a 1 MiB pipe (see child.h). */
+void sink_start(struct child *c, const struct bench_args *a)
+{
+    static char cpu[16], size[32];
+    char *argv[8];
+    int n = 0;
+    argv[n++] = (char *)bench_writer_path();
+    if (a->child_cpu >= 0) {
+        snprintf(cpu, sizeof cpu, "%d", a->child_cpu);
+        argv[n++] = "--cpu";
+        argv[n++] = cpu;
+    }
+    argv[n++] = "--sink";
+    if (a->verify)
+        argv[n++] = "--verify";
+    snprintf(size, sizeof size, "%llu", (unsigned long long)a->size);
+    argv[n++] = size;
+    argv[n] = NULL;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        bench_die("pipe2", errno);
+    if (fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0)
+        bench_die("F_SETPIPE_SZ 1 MiB", errno);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    int err = posix_spawn(&c->pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err != 0)
+        bench_die("posix_spawn sink", err);
+    close(fds[0]);
+    c->fd = fds[1];
+}
+
+/* Closes the write end and waits for the sink's verdict. */
+void sink_finish(struct child *c)
+{
+    int st;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    while (waitpid(c->pid, &st, 0) < 0)
+        if (errno != EINTR)
+            bench_die("waitpid", errno);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == BENCH_EXIT_MISMATCH)
+        bench_mismatch("the sink saw wrong bytes", 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        bench_die("sink did not exit 0", EIO);
 }

@@ -2,7 +2,7 @@
  * peer_asproc.c - the asproc side of every comparison: one measurement
  * per run.
  *
- *   peer_asproc tput|lines|capture|spawn|conc|conc-seq|timer|escalation
+ *   peer_asproc tput|lines|capture|fwd|fwd-chunks|spawn|conc|conc-seq|timer|escalation
  *               [options, see common.h]
  */
 #include "asp_bench.h"
@@ -65,6 +65,10 @@ int main(int argc, char **argv)
         asp_lines(&a);
     else if (strcmp(a.mode, "capture") == 0)
         asp_capture(&a);
+    else if (strcmp(a.mode, "fwd") == 0)
+        asp_forward(&a, 0);
+    else if (strcmp(a.mode, "fwd-chunks") == 0)
+        asp_forward(&a, 1);
     else if (strcmp(a.mode, "spawn") == 0)
         asp_spawn_rate(&a);
     else if (strcmp(a.mode, "conc") == 0)

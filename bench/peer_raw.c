@@ -1,7 +1,7 @@
 /*
  * peer_raw.c - the raw C peer: one measurement per run.
  *
- *   peer_raw tput|lines|capture|spawn|timer [options, see common.h]
+ *   peer_raw tput|lines|capture|fwd|spawn|timer [options, see common.h]
  */
 #include "common.h"
 #include "raw.h"
@@ -19,6 +19,8 @@ int main(int argc, char **argv)
         raw_tput(&a);
     else if (strcmp(a.mode, "lines") == 0)
         raw_lines(&a);
+    else if (strcmp(a.mode, "fwd") == 0)
+        raw_forward(&a);
     else if (strcmp(a.mode, "capture") == 0)
         raw_capture(&a);
     else if (strcmp(a.mode, "spawn") == 0)

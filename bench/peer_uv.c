@@ -1,19 +1,21 @@
 /*
  * peer_uv.c - the libuv peer: one measurement per run.
  *
- *   peer_uv tput|lines|capture [options, see common.h]
+ *   peer_uv tput|lines|capture|fwd [options, see common.h]
  *
  * The writer is started with uv_spawn and its stdout read with
  * uv_read_start, as a libuv program would; libuv connects UV_CREATE_PIPE
  * with an AF_UNIX socketpair, so --transport does not apply here.
  */
 #define _GNU_SOURCE /* uv.h needs the POSIX thread types */
+#include "child.h"
 #include "common.h"
 #include "pattern.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 /* Everything one run keeps; the stream's data pointer leads here. */
@@ -30,9 +32,10 @@ struct run {
     int exited;
     uv_pipe_t out;
     uv_process_t proc;
+    int sink_fd;           /* forward mode: the sink's pipe (blocking) */
 };
 
-enum { MODE_TPUT, MODE_LINES, MODE_CAPTURE };
+enum { MODE_TPUT, MODE_LINES, MODE_CAPTURE, MODE_FORWARD };
 
 /* Hands libuv the next buffer: the fixed 64 KiB scratch buffer, or in the
  * capture mode the free tail of the capture buffer, doubled with realloc
@@ -68,6 +71,21 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     if (r->verify && !pat_check(&r->pat, r->off, b->base, (size_t)n))
         bench_mismatch("libuv: output differs from the pattern", r->off);
+    if (r->mode == MODE_FORWARD) {
+        /* Each chunk on to the sink, blocking, as a plain relay does. */
+        const char *p = b->base;
+        size_t left = (size_t)n;
+        while (left) {
+            ssize_t w = write(r->sink_fd, p, left);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                bench_die("write", errno);
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+    }
     if (r->mode == MODE_LINES) {
         const char *p = b->base, *end = b->base + n;
         while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
@@ -136,8 +154,16 @@ static void measure(const struct bench_args *a, int mode)
     uv_loop_t loop;
     uv_loop_init(&loop);
     uint64_t want = lines ? a->size * PAT_LINE_LEN : a->size;
+    struct child k;
     uint64_t t0 = bench_now_ns();
+    if (mode == MODE_FORWARD) {
+        sink_start(&k, a);
+        r.sink_fd = k.fd;
+        r.verify = 0; /* the sink checks what arrives */
+    }
     spawn_and_read(&r, &loop, lines);
+    if (mode == MODE_FORWARD)
+        sink_finish(&k);
     double secs = (double)(bench_now_ns() - t0) / 1e9;
     uint64_t rss = bench_peak_rss();
     uv_loop_close(&loop);
@@ -149,6 +175,9 @@ static void measure(const struct bench_args *a, int mode)
         bench_mismatch("libuv: line count differs", r.newlines);
     if (mode == MODE_TPUT)
         bench_result("throughput", a->variant, (double)want / secs / 1e9,
+                     "GB/s");
+    if (mode == MODE_FORWARD)
+        bench_result("forward", a->variant, (double)want / secs / 1e9,
                      "GB/s");
     if (mode == MODE_LINES)
         bench_result("lines", a->variant, (double)a->size / secs / 1e6,
@@ -182,6 +211,8 @@ int main(int argc, char **argv)
         measure(&a, MODE_LINES);
     else if (strcmp(a.mode, "capture") == 0)
         measure(&a, MODE_CAPTURE);
+    else if (strcmp(a.mode, "fwd") == 0)
+        measure(&a, MODE_FORWARD);
     else
         bench_die("unknown mode for peer_uv", EINVAL);
     return 0;

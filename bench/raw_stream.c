@@ -1,7 +1,8 @@
 /*
  * raw_stream.c - the raw C limits for reading a child's output:
- * read-and-discard (blocking or epoll), newline counting, and capture
- * into a realloc-doubled buffer. These are what asproc is held against.
+ * read-and-discard (blocking or epoll), newline counting, capture into a
+ * realloc-doubled buffer, and forwarding into another process (copy or
+ * splice). These are what asproc is held against.
  */
 #define _GNU_SOURCE
 #include "child.h"
@@ -192,5 +193,65 @@ void raw_capture(const struct bench_args *a)
     bench_result("capture-rss", a->variant, (double)rss / (double)len,
                  "x-captured");
     pat_free(&pat);
+    free(buf);
+}
+
+/* Writes all of buf to fd (blocking). */
+static void write_all(int fd, const char *buf, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            bench_die("write", errno);
+        }
+        buf += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Forwards the writer's output into the sink (child.h). Transport "copy":
+ * read + write through a 64 KiB buffer, default source pipe (the plain C
+ * loop); "splice": the source pipe raised to 1 MiB and splice(2) of 1 MiB
+ * per call into the sink's pipe (the kernel's limit). Both ends blocking;
+ * the clock covers both spawns and reaps. */
+void raw_forward(const struct bench_args *a)
+{
+    int use_splice = strcmp(a->transport, "splice") == 0;
+    size_t len = (size_t)64 << 10;
+    char *buf = malloc(len);
+    if (!buf)
+        bench_die("malloc", ENOMEM);
+    memset(buf, 0, len);
+    struct child w, k;
+    uint64_t moved = 0;
+    uint64_t t0 = bench_now_ns();
+    sink_start(&k, a);
+    child_start(&w, bench_writer_argv(a, 0, 0), use_splice ? "pipe1m" : "pipe");
+    for (;;) {
+        ssize_t n;
+        if (use_splice) {
+            n = splice(w.fd, NULL, k.fd, NULL, (size_t)1 << 20, SPLICE_F_MOVE);
+        } else {
+            n = read(w.fd, buf, len);
+            if (n > 0)
+                write_all(k.fd, buf, (size_t)n);
+        }
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            bench_die(use_splice ? "splice" : "read", errno);
+        }
+        moved += (uint64_t)n;
+    }
+    child_finish(&w);
+    sink_finish(&k);
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    if (moved != a->size)
+        bench_mismatch("raw: forwarded byte count differs", moved);
+    bench_result("forward", a->variant, (double)moved / secs / 1e9, "GB/s");
     free(buf);
 }

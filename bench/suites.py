@@ -16,6 +16,7 @@ FULL = {
     "tput": 2 * GIB, "tput_asyncio": 256 * MIB,
     "lines": 20_000_000, "lines_asyncio": 1_000_000,
     "capture": 512 * MIB, "capture_asyncio": 128 * MIB,
+    "forward": 2 * GIB,
     "spawns": 2000, "heap_mib": 2048,
     "children": 1000, "child_size": MIB,
     "timer_samples": 1000, "escalations": 1000,
@@ -30,6 +31,7 @@ QUICK = {
     "tput": 64 * MIB, "tput_asyncio": 8 * MIB,
     "lines": 200_000, "lines_asyncio": 50_000,
     "capture": 16 * MIB, "capture_asyncio": 8 * MIB,
+    "forward": 64 * MIB,
     "spawns": 50, "heap_mib": 64,
     "children": 1000, "child_size": 100_000,
     "timer_samples": 20, "escalations": 10,
@@ -103,6 +105,20 @@ def suites(cfg):
             ("asproc-pipe", "asyncio", ">= 50", False),
             ("asproc-socketpair", "libuv", None, False),
             ("raw-pipe", "asyncio", None, False),
+        ], cpu=0, child_cpu=1))
+    fwd = cfg["forward"]
+    out.append(Suite(
+        "forward", "forward", "GB/s", cfg["pairs"], [
+            ("raw-copy", "raw", "fwd", {"transport": "copy", "size": fwd}),
+            ("asproc-forward", "asproc", "fwd", {"size": fwd}),
+            ("raw-splice", "raw", "fwd", {"transport": "splice", "size": fwd}),
+            ("asproc-chunks", "asproc", "fwd-chunks", {"size": fwd}),
+            ("libuv", "uv", "fwd", {"size": fwd}),
+        ], [
+            ("asproc-forward", "raw-copy", None, False),
+            ("asproc-forward", "raw-splice", None, False),
+            ("asproc-forward", "asproc-chunks", None, False),
+            ("asproc-forward", "libuv", None, False),
         ], cpu=0, child_cpu=1))
     cap = cfg["capture"]
     out.append(Suite(

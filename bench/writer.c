@@ -3,6 +3,7 @@
  *
  *   writer [--cpu K] [--lines] [--to out|err|both] [--chunk S] COUNT
  *   writer [--cpu K] --hang
+ *   writer [--cpu K] --sink [--verify] COUNT
  *
  * Writes COUNT bytes (with --lines: COUNT lines of 64 bytes) of the
  * pattern from pattern.h in writes of S bytes (default 64 KiB), to stdout,
@@ -12,6 +13,10 @@
  *
  * --hang ignores SIGTERM, writes one byte "R" to stdout once that is in
  * place, and waits for a signal it cannot ignore (kill escalation).
+ *
+ * --sink is the other end of a forwarding benchmark: it reads stdin to
+ * EOF in 1 MiB reads and exits 0 if it got COUNT bytes (with --verify:
+ * of the byte pattern), else prints FAIL and exits 2.
  *
  * With BENCH_CORRUPT_AT=N in the environment the byte at offset N is
  * flipped, so anyone can watch every reader's byte check fail
@@ -52,18 +57,46 @@ static _Noreturn void hang(void)
         pause();
 }
 
+/* Reads stdin to EOF; exits 0 when it was count bytes of the pattern
+ * (checked only when verify is set), 2 otherwise. */
+static _Noreturn void sink(uint64_t count, int verify)
+{
+    static unsigned char buf[1 << 20];
+    struct pat p;
+    if (verify && pat_init(&p, PAT_BYTES, sizeof buf) != 0)
+        exit(1);
+    uint64_t got = 0;
+    for (;;) {
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            exit(1);
+        }
+        if (verify && !pat_check(&p, got, buf, (size_t)n))
+            bench_mismatch("sink: forwarded bytes differ", got);
+        got += (uint64_t)n;
+    }
+    if (got != count)
+        bench_mismatch("sink: forwarded byte count differs", got);
+    exit(0);
+}
+
 /* Prints usage and exits with 1. */
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: writer [--cpu K] [--lines] [--to out|err|both] "
-                    "[--chunk S] COUNT | writer [--cpu K] --hang\n");
+                    "[--chunk S] COUNT | writer [--cpu K] --hang | "
+                    "writer [--cpu K] --sink [--verify] COUNT\n");
     exit(1);
 }
 
 /* Parses the options, then writes the pattern or hangs. */
 int main(int argc, char **argv)
 {
-    int lines = 0, to_out = 1, to_err = 0;
+    int lines = 0, to_out = 1, to_err = 0, sink_mode = 0, verify = 0;
     uint64_t chunk = 64 * 1024, count = 0;
     const char *count_arg = NULL;
     for (int i = 1; i < argc; i++) {
@@ -74,6 +107,10 @@ int main(int argc, char **argv)
             lines = 1;
         else if (strcmp(o, "--hang") == 0)
             hang();
+        else if (strcmp(o, "--sink") == 0)
+            sink_mode = 1;
+        else if (strcmp(o, "--verify") == 0)
+            verify = 1;
         else if (strcmp(o, "--to") == 0 && i + 1 < argc) {
             const char *t = argv[++i];
             to_out = strcmp(t, "err") != 0;
@@ -89,6 +126,8 @@ int main(int argc, char **argv)
     }
     if (!count_arg || bench_parse_size(count_arg, &count) != 0)
         usage();
+    if (sink_mode)
+        sink(count, verify);
     uint64_t total = lines ? count * PAT_LINE_LEN : count;
 
     struct pat p;

@@ -665,6 +665,33 @@ ASP_API int asp_stream_on_lines(asp_stream *s, size_t limit, asp_read_cb cb,
 ASP_API int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
                                  void *data);
 
+/* Forwarding: everything the stream delivers from now on goes to fd --
+ * the bytes already buffered first -- until EOF; then cb runs once with
+ * err 0, buf NULL and len the number of bytes forwarded.
+ *
+ * The bytes move inside the kernel (splice(2), Linux) when the stream is
+ * a pipe or fd is one: they never enter this process. Otherwise (a
+ * socketpair stream into a file or socket, an O_APPEND file, other
+ * systems) they go through the stream's buffer with read and write.
+ *
+ * The stream works on its own duplicate of fd (close-on-exec), so the
+ * caller may close fd at once; fd is never closed or changed (its flags
+ * stay as they are). A non-blocking fd that is full (a pipe or socket
+ * whose reader is slow) stops reading from the child until fd takes more:
+ * the child slows down, memory does not grow. A blocking fd that is full
+ * blocks the loop in the write, as a blocking write would; pass a
+ * non-blocking one (or a regular file) where that matters.
+ *
+ * A failed write ends forwarding: cb gets the negative errno (-EPIPE: fd
+ * has no reader any more; no SIGPIPE reaches the process) and len the
+ * bytes forwarded before it; later output stays in the stream for other
+ * requests. The eof grace applies as for reads. asp_stream_read_cancel()
+ * ends forwarding without a callback (the duplicate is closed then).
+ * Errors (returned): as asp_stream_read; -EBADF fd is not open for
+ * writing; -EMFILE no fd left for the duplicate. */
+ASP_API int asp_stream_forward(asp_stream *s, int fd, asp_read_cb cb,
+                               void *data);
+
 /* Cancels the pending request or continuous mode without a callback.
  * Buffered data stays. Errors: -EINVAL s NULL; -EALREADY none pending. */
 ASP_API int asp_stream_read_cancel(asp_stream *s);
@@ -697,6 +724,9 @@ ASP_API ssize_t asp_stream_readline_sync(asp_stream *s, char *buf,
 ASP_API ssize_t asp_stream_readexactly_sync(asp_stream *s, void *buf,
                                             size_t n, size_t *got);
 ASP_API ssize_t asp_stream_read_all_sync(asp_stream *s, char **buf);
+/* Blocking forward: returns the bytes forwarded at EOF, or the negative
+ * errno of the forward or of asp_stream_forward. */
+ASP_API ssize_t asp_stream_forward_sync(asp_stream *s, int fd);
 
 /* Writing (stdin).
  *

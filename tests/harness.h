@@ -75,6 +75,7 @@ Suite *suite_kill(void);
 Suite *suite_threads(void);
 Suite *suite_stream(void);
 Suite *suite_write(void);
+Suite *suite_forward(void);
 Suite *suite_communicate(void);
 Suite *suite_examples(void);
 Suite *suite_regress(void);

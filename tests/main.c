@@ -20,6 +20,7 @@ static const asp_t_suite suites[] = {
     {"threads", suite_threads, 1},
     {"stream", suite_stream, 1},
     {"write", suite_write, 1},
+    {"forward", suite_forward, 1},
     {"communicate", suite_communicate, 1},
     {"regress", suite_regress, 1},
 #ifdef ASP_TEST_EXAMPLES

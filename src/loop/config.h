@@ -29,6 +29,7 @@
 #define ASP_HAVE_PPOLL 1
 #define ASP_HAVE_PIPE2 1
 #define ASP_HAVE_MREMAP 1
+#define ASP_HAVE_SPLICE 1
 #endif
 
 #if (defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \

@@ -90,8 +90,13 @@ enum {
     ASP__R_UNTIL,  /* through sep */
     ASP__R_CHUNKS, /* continuous chunks of at most n */
     ASP__R_LINES,  /* continuous lines */
-    ASP__R_SINK    /* communicate: everything into a capture */
+    ASP__R_SINK,   /* communicate: everything into a capture */
+    ASP__R_FORWARD /* everything to an fd (forward.c) */
 };
+
+/* What one read (or splice) from an output stream came to. */
+enum { ASP__FILL_ERR = -2, ASP__FILL_AGAIN = -1, ASP__FILL_EOF = 0,
+       ASP__FILL_FULL = 1, ASP__FILL_SHORT = 2 };
 
 struct asp__capture;
 
@@ -136,6 +141,14 @@ struct asp_stream {
     size_t wq_bytes;
     asp_drain_cb drain_cb;
     void *drain_data;
+
+    /* ASP__R_FORWARD (forward.c) */
+    int fwd_fd;        /* the stream's own duplicate of the target */
+    int fwd_splice;    /* splice(2) may work for this pair of fds */
+    int fwd_blocked;   /* the target is full: reading waits for it */
+    int fwd_err;       /* a write to the target failed: ends forwarding */
+    size_t fwd_total;  /* bytes forwarded */
+    asp_io fwd_io;     /* the target's writability while blocked */
 };
 
 /* Sets up p->streams[which] over fd (never fails, allocates nothing). */
@@ -158,6 +171,29 @@ void asp__wstream_drop_queue(asp_stream *s);
 asp__wchunk *asp__wchunk_ref(const void *buf, size_t len);
 void asp__wstream_push(asp_stream *s, asp__wchunk *c);
 void asp__wstream_cancel(asp_stream *s);
+/* SIGPIPE-free writes (wstream.c): between enter and leave the calling
+ * thread has SIGPIPE blocked; leave consumes the one an EPIPE raised
+ * (unless one was already pending, which is someone else's). */
+typedef struct asp__pipe_guard {
+    sigset_t old;
+    int was_pending;
+} asp__pipe_guard;
+void asp__pipe_guard_enter(asp__pipe_guard *g);
+void asp__pipe_guard_leave(asp__pipe_guard *g, int got_epipe);
+
+/* Forwarding (forward.c). setup takes a duplicate of fd (-EBADF when it
+ * is not open for writing, -EMFILE); splice moves bytes from the stream's
+ * fd to the target without a copy and returns an ASP__FILL_* code (moved
+ * bytes in *n; AGAIN also when the target is full, then fwd_blocked is
+ * set; ERR: fwd_err is set, or splice cannot serve this pair and
+ * fwd_splice is cleared); write copies buffered bytes to the target and
+ * returns how many it took (0: full, fwd_blocked set; or fwd_err set);
+ * release closes the duplicate and stops watching it. */
+int asp__fwd_setup(asp_stream *s, int fd);
+int asp__fwd_splice(asp_stream *s, size_t *n);
+size_t asp__fwd_write(asp_stream *s, const char *buf, size_t len);
+void asp__fwd_release(asp_stream *s);
+
 /* Calls back through the stream, guarding p; returns 1 if p is gone. */
 int asp__stream_call(asp_stream *s, int err, const char *buf, size_t len);
 

@@ -62,6 +62,7 @@ asp_stream *asp__stream_new(asp_proc *p, int which, int fd, unsigned flags,
     s->proc = p;
     s->which = which;
     s->fd = fd;
+    s->fwd_fd = -1;
     s->flags = flags;
     asp_io_init(p->loop, &s->io, fd, which == 0 ? asp__wstream_io_cb : rs_io_cb,
                 s);
@@ -133,6 +134,8 @@ static int need_more(asp_stream *s)
         return a <= s->req_n && !find_sep(s, scan_from(s), a);
     case ASP__R_SINK:
         return 1;
+    case ASP__R_FORWARD:
+        return !s->fwd_blocked;
     default:
         return 0;
     }
@@ -165,6 +168,8 @@ void asp__stream_update(asp_stream *s)
     else
         asp_io_unref(&s->io);
     int want = avail(s) < s->high_water || need_more(s);
+    if (s->req == ASP__R_FORWARD && s->fwd_blocked)
+        want = 0; /* the target is full: the child waits, not our memory */
     if (want) {
         if (!asp_io_active(&s->io) && (s->flags & ASP__S_GRACE))
             asp_timer_start(&s->kick, 0, 0); /* re-check for the cut */
@@ -221,8 +226,9 @@ static void cut(asp_stream *s)
     s->flags |= ASP__S_EOF | ASP__S_CUT;
 }
 
-enum { FILL_FULL = 1, FILL_SHORT = 2, FILL_EOF = 0, FILL_AGAIN = -1,
-       FILL_ERR = -2 };
+enum { FILL_FULL = ASP__FILL_FULL, FILL_SHORT = ASP__FILL_SHORT,
+       FILL_EOF = ASP__FILL_EOF, FILL_AGAIN = ASP__FILL_AGAIN,
+       FILL_ERR = ASP__FILL_ERR };
 
 /* Counts bytes; past GROW_AFTER raises the pipe (Linux, best effort: the
  * kernel may refuse over its limits, and then nothing changes). */
@@ -305,6 +311,8 @@ int asp__stream_call(asp_stream *s, int err, const char *buf, size_t len)
 /* Ends a one-shot request before its callback (which may start another). */
 static void end_req(asp_stream *s)
 {
+    if (s->req == ASP__R_FORWARD)
+        asp__fwd_release(s);
     s->req = ASP__R_NONE;
     s->scanned = 0;
 }
@@ -441,6 +449,18 @@ static int dispatch_one(asp_stream *s)
         return 1;
     }
 
+    case ASP__R_FORWARD:
+        if (a > 0 && !s->fwd_blocked && !s->fwd_err)
+            s->start += asp__fwd_write(s, b, a);
+        if (s->fwd_err || (eof && avail(s) == 0)) {
+            int err = s->fwd_err;
+            size_t total = s->fwd_total;
+            end_req(s);
+            asp__stream_call(s, err, NULL, total);
+            return 1;
+        }
+        return 0;
+
     case ASP__R_SINK:
         if (a > 0) {
             asp__capture_add(s->sink, b, a);
@@ -484,6 +504,8 @@ static void try_cut(asp_stream *s)
         if (avail(s) >= s->high_water && !need_more(s) &&
             s->req != ASP__R_SINK)
             return; /* the reader must consume first */
+        if (s->req == ASP__R_FORWARD && s->fwd_blocked)
+            return; /* the target must take what we hold first */
         int r = fill(s);
         if (r == FILL_AGAIN) {
             cut(s);
@@ -503,15 +525,30 @@ static void rs_io_cb(asp_io *w, int events)
     (void)events;
     asp__proc_hold(p);
     for (int i = 0; i < MAX_READS_PER_EVENT; i++) {
-        int r = fill(s);
-        if (r == FILL_AGAIN && (s->flags & ASP__S_GRACE))
-            cut(s);
+        int r;
+        if (s->req == ASP__R_FORWARD && s->fwd_splice && avail(s) == 0 &&
+            !s->fwd_blocked && !s->fwd_err) {
+            size_t n;
+            r = asp__fwd_splice(s, &n);
+            if (r == FILL_ERR && !s->fwd_err)
+                r = fill(s); /* splice cannot serve this pair: copy */
+            else if (r > 0)
+                note_carried(s, n);
+            else if (r == FILL_EOF)
+                s->flags |= ASP__S_EOF;
+        } else {
+            r = fill(s);
+        }
+        if (r == FILL_AGAIN && (s->flags & ASP__S_GRACE) && !s->fwd_blocked)
+            cut(s); /* empty after the grace (not: the target is full) */
         if (r != FILL_AGAIN)
             asp__stream_dispatch(s);
         if (r <= 0 || (s->flags & (ASP__S_CLOSED | ASP__S_EOF)))
             break;
         if (avail(s) >= s->high_water && !need_more(s))
             break;
+        if (r == FILL_SHORT && s->req == ASP__R_FORWARD)
+            break; /* the pipe was drained: back to the poller */
     }
     if (!(s->flags & ASP__S_CLOSED))
         asp__stream_dispatch(s);
@@ -687,6 +724,23 @@ int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
                          void *data)
 {
     return start_req(s, ASP__R_CHUNKS, max, NULL, 0, cb, data);
+}
+
+/* Public: everything from now on to fd. */
+int asp_stream_forward(asp_stream *s, int fd, asp_read_cb cb, void *data)
+{
+    if (!s || !cb)
+        return -EINVAL;
+    if (s->which == 0)
+        return -EOPNOTSUPP;
+    if (s->flags & ASP__S_CLOSED)
+        return -EBADF;
+    if (s->req != ASP__R_NONE)
+        return -EBUSY;
+    int r = asp__fwd_setup(s, fd);
+    if (r < 0)
+        return r;
+    return start_req(s, ASP__R_FORWARD, 0, NULL, 0, cb, data);
 }
 
 /* Public: cancels without a callback. */

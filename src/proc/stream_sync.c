@@ -3,6 +3,7 @@
  * runs the loop until its callback has run, copying the data out of the
  * stream buffer into the caller's memory.
  */
+#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -156,4 +157,32 @@ ssize_t asp_stream_read_all_sync(asp_stream *s, char **buf)
     r.all[r.all_len] = 0;
     *buf = r.all;
     return (ssize_t)r.all_len;
+}
+
+/* Notes the end of a forward. */
+static void forward_cb(asp_stream *s, int err, const char *buf, size_t len,
+                       void *data)
+{
+    sync_read *r = data;
+    (void)s;
+    (void)buf;
+    r->err = err;
+    r->copied = len;
+    r->done = 1;
+}
+
+/* Public: blocking forward. */
+ssize_t asp_stream_forward_sync(asp_stream *s, int fd)
+{
+    sync_read r = {0};
+    int e = check(s);
+    if (e < 0)
+        return e;
+    e = asp_stream_forward(s, fd, forward_cb, &r);
+    if (e < 0)
+        return e;
+    e = run(s, &r);
+    if (e < 0)
+        return e;
+    return r.err ? r.err : (ssize_t)r.copied;
 }

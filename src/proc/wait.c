@@ -8,6 +8,7 @@
  * A wait started after the exit completes from a zero timer in the next
  * iteration, so a callback never runs inside asp_wait_start.
  */
+#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>

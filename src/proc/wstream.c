@@ -25,13 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct pipe_guard {
-    sigset_t old;
-    int was_pending;
-} pipe_guard;
-
 /* Blocks SIGPIPE in this thread, noting whether one was pending. */
-static void guard_enter(pipe_guard *g)
+void asp__pipe_guard_enter(asp__pipe_guard *g)
 {
 #ifndef F_SETNOSIGPIPE
     sigset_t set, pend;
@@ -45,7 +40,7 @@ static void guard_enter(pipe_guard *g)
 }
 
 /* Consumes the SIGPIPE our EPIPE raised, then restores the mask. */
-static void guard_leave(pipe_guard *g, int got_epipe)
+void asp__pipe_guard_leave(asp__pipe_guard *g, int got_epipe)
 {
 #ifndef F_SETNOSIGPIPE
     if (got_epipe && !g->was_pending) {
@@ -92,9 +87,9 @@ static void queue_push(asp_stream *s, asp__wchunk *c)
  * or -EPIPE (or another -errno) when the pipe is broken. */
 static int write_queue(asp_stream *s)
 {
-    pipe_guard g;
+    asp__pipe_guard g;
     int r = 0;
-    guard_enter(&g);
+    asp__pipe_guard_enter(&g);
     while (s->wq_head) {
         asp__wchunk *c = s->wq_head;
         ssize_t n = write(s->fd, c->data + c->off, c->len - c->off);
@@ -114,7 +109,7 @@ static int write_queue(asp_stream *s)
             asp__free(c);
         }
     }
-    guard_leave(&g, r == -EPIPE);
+    asp__pipe_guard_leave(&g, r == -EPIPE);
     if (r < 0) {
         s->flags |= ASP__S_WERR;
         asp__wstream_drop_queue(s);
@@ -240,8 +235,8 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
         return -ENOMEM;
     size_t done = 0;
     if (!s->wq_head) {
-        pipe_guard g;
-        guard_enter(&g);
+        asp__pipe_guard g;
+        asp__pipe_guard_enter(&g);
         while (done < len) {
             ssize_t n = write(s->fd, (const char *)buf + done, len - done);
             if (n < 0) {
@@ -253,7 +248,7 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
             }
             done += (size_t)n;
         }
-        guard_leave(&g, r == -EPIPE);
+        asp__pipe_guard_leave(&g, r == -EPIPE);
         if (r < 0 || done == len) {
             asp__free(c);
             if (r < 0)
