@@ -11,7 +11,7 @@ MIB = 1 << 20
 # Sizes per mode. asyncio gets smaller sizes in the full run so the suite
 # fits its time budget; every figure is a rate, so ratios stay comparable.
 FULL = {
-    "pairs": 7, "spawn_pairs": 3, "capture_pairs": 5, "conc_pairs": 5,
+    "pairs": 7, "spawn_pairs": 7, "capture_pairs": 5, "conc_pairs": 5,
     "timer_blocks": 5,
     "tput": 2 * GIB, "tput_asyncio": 256 * MIB,
     "lines": 20_000_000, "lines_asyncio": 1_000_000,
