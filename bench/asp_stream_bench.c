@@ -170,16 +170,7 @@ static void on_relay(asp_stream *s, int err, const char *buf, size_t len,
         return;
     }
     r->off += len;
-    while (len) {
-        ssize_t w = write(r->fd, buf, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            bench_die("write", errno);
-        }
-        buf += w;
-        len -= (size_t)w;
-    }
+    bench_write_all(r->fd, buf, len);
 }
 
 /* Forwards the writer's output into the sink (child.h) with

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -65,21 +64,7 @@ void child_finish(struct child *c)
 /* Starts the sink on a 1 MiB pipe (see child.h). */
 void sink_start(struct child *c, const struct bench_args *a)
 {
-    static char cpu[16], size[32];
-    char *argv[8];
-    int n = 0;
-    argv[n++] = (char *)bench_writer_path();
-    if (a->child_cpu >= 0) {
-        snprintf(cpu, sizeof cpu, "%d", a->child_cpu);
-        argv[n++] = "--cpu";
-        argv[n++] = cpu;
-    }
-    argv[n++] = "--sink";
-    if (a->verify)
-        argv[n++] = "--verify";
-    snprintf(size, sizeof size, "%llu", (unsigned long long)a->size);
-    argv[n++] = size;
-    argv[n] = NULL;
+    char **argv = bench_sink_argv(a);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         bench_die("pipe2", errno);

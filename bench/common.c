@@ -181,18 +181,27 @@ const char *bench_writer_path(void)
     return path;
 }
 
+/* Puts the writer's path and its --cpu option into argv; returns the
+ * count. cpu is the caller's storage for the number. */
+static int writer_head(const struct bench_args *a, char **argv, char *cpu,
+                       size_t cpulen)
+{
+    int n = 0;
+    argv[n++] = (char *)bench_writer_path();
+    if (a->child_cpu >= 0) {
+        snprintf(cpu, cpulen, "%d", a->child_cpu);
+        argv[n++] = "--cpu";
+        argv[n++] = cpu;
+    }
+    return n;
+}
+
 /* Writer command line for a (see common.h). */
 char **bench_writer_argv(const struct bench_args *a, int lines, int hang)
 {
     static char size[32], chunk[32], cpu[16];
     static char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)bench_writer_path();
-    if (a->child_cpu >= 0) {
-        snprintf(cpu, sizeof cpu, "%d", a->child_cpu);
-        argv[n++] = "--cpu";
-        argv[n++] = cpu;
-    }
+    int n = writer_head(a, argv, cpu, sizeof cpu);
     if (hang) {
         argv[n++] = "--hang";
     } else {
@@ -206,6 +215,37 @@ char **bench_writer_argv(const struct bench_args *a, int lines, int hang)
     }
     argv[n] = NULL;
     return argv;
+}
+
+/* The sink's command line (see common.h). */
+char **bench_sink_argv(const struct bench_args *a)
+{
+    static char size[32], cpu[16];
+    static char *argv[8];
+    int n = writer_head(a, argv, cpu, sizeof cpu);
+    argv[n++] = "--sink";
+    if (a->verify)
+        argv[n++] = "--verify";
+    snprintf(size, sizeof size, "%llu", (unsigned long long)a->size);
+    argv[n++] = size;
+    argv[n] = NULL;
+    return argv;
+}
+
+/* Writes all of buf to fd, blocking; exits with 1 on an error. */
+void bench_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            bench_die("write", errno);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
 }
 
 /* Prints one RESULT line and flushes, so the driver sees it even if a

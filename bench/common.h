@@ -65,6 +65,14 @@ uint64_t bench_peak_rss(void);
  * The returned argv points into static storage: one at a time. */
 char **bench_writer_argv(const struct bench_args *a, int lines, int hang);
 
+/* The sink's command line (writer --sink for a->size bytes, pinned to
+ * a->child_cpu, --verify when a->verify): static storage, as above. */
+char **bench_sink_argv(const struct bench_args *a);
+
+/* Writes all of buf to fd, blocking, resuming after short writes and
+ * EINTR; exits with 1 on an error. */
+void bench_write_all(int fd, const void *buf, size_t n);
+
 /* Path of the writer binary (next to /proc/self/exe). */
 const char *bench_writer_path(void);
 

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <uv.h>
 
 /* Everything one run keeps; the stream's data pointer leads here. */
@@ -71,21 +70,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     if (r->verify && !pat_check(&r->pat, r->off, b->base, (size_t)n))
         bench_mismatch("libuv: output differs from the pattern", r->off);
-    if (r->mode == MODE_FORWARD) {
-        /* Each chunk on to the sink, blocking, as a plain relay does. */
-        const char *p = b->base;
-        size_t left = (size_t)n;
-        while (left) {
-            ssize_t w = write(r->sink_fd, p, left);
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                bench_die("write", errno);
-            }
-            p += w;
-            left -= (size_t)w;
-        }
-    }
+    if (r->mode == MODE_FORWARD) /* on to the sink, blocking: a relay */
+        bench_write_all(r->sink_fd, b->base, (size_t)n);
     if (r->mode == MODE_LINES) {
         const char *p = b->base, *end = b->base + n;
         while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {

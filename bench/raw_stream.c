@@ -196,21 +196,6 @@ void raw_capture(const struct bench_args *a)
     free(buf);
 }
 
-/* Writes all of buf to fd (blocking). */
-static void write_all(int fd, const char *buf, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            bench_die("write", errno);
-        }
-        buf += w;
-        n -= (size_t)w;
-    }
-}
-
 /* Forwards the writer's output into the sink (child.h). Transport "copy":
  * read + write through a 64 KiB buffer, default source pipe (the plain C
  * loop); "splice": the source pipe raised to 1 MiB and splice(2) of 1 MiB
@@ -236,7 +221,7 @@ void raw_forward(const struct bench_args *a)
         } else {
             n = read(w.fd, buf, len);
             if (n > 0)
-                write_all(k.fd, buf, (size_t)n);
+                bench_write_all(k.fd, buf, (size_t)n);
         }
         if (n == 0)
             break;

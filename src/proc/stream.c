@@ -631,9 +631,8 @@ void asp__stream_free(asp_stream *s)
 
 /* ------------------------------------------------------------ public */
 
-/* Common checks and setup of a read request. */
-static int start_req(asp_stream *s, int kind, size_t n, const void *sep,
-                     size_t seplen, asp_read_cb cb, void *data)
+/* Whether a request may start on s: 0 or the request's errno. */
+static int check_req(const asp_stream *s, asp_read_cb cb)
 {
     if (!s || !cb)
         return -EINVAL;
@@ -643,6 +642,16 @@ static int start_req(asp_stream *s, int kind, size_t n, const void *sep,
         return -EBADF;
     if (s->req != ASP__R_NONE)
         return -EBUSY;
+    return 0;
+}
+
+/* Common checks and setup of a read request. */
+static int start_req(asp_stream *s, int kind, size_t n, const void *sep,
+                     size_t seplen, asp_read_cb cb, void *data)
+{
+    int r = check_req(s, cb);
+    if (r < 0)
+        return r;
     s->req = kind;
     s->req_n = n;
     s->cb = cb;
@@ -729,15 +738,9 @@ int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
 /* Public: everything from now on to fd. */
 int asp_stream_forward(asp_stream *s, int fd, asp_read_cb cb, void *data)
 {
-    if (!s || !cb)
-        return -EINVAL;
-    if (s->which == 0)
-        return -EOPNOTSUPP;
-    if (s->flags & ASP__S_CLOSED)
-        return -EBADF;
-    if (s->req != ASP__R_NONE)
-        return -EBUSY;
-    int r = asp__fwd_setup(s, fd);
+    int r = check_req(s, cb); /* before the duplicate is taken */
+    if (r == 0)
+        r = asp__fwd_setup(s, fd);
     if (r < 0)
         return r;
     return start_req(s, ASP__R_FORWARD, 0, NULL, 0, cb, data);
