@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,29 @@ void asp_t_loop_free(asp_loop *loop)
 {
     int r = asp_loop_free(loop);
     ck_assert_msg(r == 0, "asp_loop_free: %s", asp_strerror(r));
+}
+
+/* SIGPIPE at its default (death) and unblocked in this thread. */
+void asp_t_sigpipe_deadly(void)
+{
+    sigset_t pipe_only;
+    signal(SIGPIPE, SIG_DFL);
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigprocmask(SIG_UNBLOCK, &pipe_only, NULL);
+}
+
+/* Checks that SIGPIPE is still at its default, unblocked, not pending. */
+void asp_t_sigpipe_untouched(void)
+{
+    struct sigaction sa;
+    sigset_t set;
+    ck_assert_int_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+    ck_assert(sa.sa_handler == SIG_DFL);
+    ck_assert_int_eq(sigprocmask(SIG_SETMASK, NULL, &set), 0);
+    ck_assert_int_eq(sigismember(&set, SIGPIPE), 0);
+    ck_assert_int_eq(sigpending(&set), 0);
+    ck_assert_int_eq(sigismember(&set, SIGPIPE), 0);
 }
 
 /* Monotonic milliseconds. */

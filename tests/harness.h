@@ -41,6 +41,13 @@ asp_loop *asp_t_loop(void);
 /* Frees the loop; fails the test on error. */
 void asp_t_loop_free(asp_loop *loop);
 
+/* SIGPIPE at its default (it kills) and unblocked: a SIGPIPE the library
+ * let through would end the test process. */
+void asp_t_sigpipe_deadly(void);
+/* Fails the test unless SIGPIPE is at its default, unblocked and not
+ * pending (the library neither changed nor left anything). */
+void asp_t_sigpipe_untouched(void);
+
 /* Milliseconds on the monotonic clock. */
 double asp_t_now_ms(void);
 

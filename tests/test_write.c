@@ -7,7 +7,6 @@
 #include "harness.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,11 +62,7 @@ START_TEST(write_epipe_without_sigpipe)
 {
     /* SIGPIPE at its default (death) and unblocked: if the library let
      * one through, this test process would die. */
-    signal(SIGPIPE, SIG_DFL);
-    sigset_t pipe_only, after;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    sigprocmask(SIG_UNBLOCK, &pipe_only, NULL);
+    asp_t_sigpipe_deadly();
 
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(0, 0, 1);
@@ -83,14 +78,7 @@ START_TEST(write_epipe_without_sigpipe)
     ck_assert_int_eq(asp_stream_drain_sync(in), -EPIPE);
 
     /* Alive, disposition and mask untouched, nothing pending. */
-    struct sigaction sa;
-    sigaction(SIGPIPE, NULL, &sa);
-    ck_assert(sa.sa_handler == SIG_DFL);
-    sigprocmask(SIG_SETMASK, NULL, &after);
-    ck_assert_int_eq(sigismember(&after, SIGPIPE), 0);
-    sigset_t pend;
-    sigpending(&pend);
-    ck_assert_int_eq(sigismember(&pend, SIGPIPE), 0);
+    asp_t_sigpipe_untouched();
     asp_t_free(p);
     asp_t_loop_free(loop);
 }
