@@ -679,14 +679,17 @@ ASP_API int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
  * stay as they are). A non-blocking fd that is full (a pipe or socket
  * whose reader is slow) stops reading from the child until fd takes more:
  * the child slows down, memory does not grow. A blocking fd that is full
- * blocks the loop in the write, as a blocking write would; pass a
+ * may block the loop in a write, as a blocking write would; pass a
  * non-blocking one (or a regular file) where that matters.
  *
  * A failed write ends forwarding: cb gets the negative errno (-EPIPE: fd
  * has no reader any more; no SIGPIPE reaches the process) and len the
  * bytes forwarded before it; later output stays in the stream for other
- * requests. The eof grace applies as for reads. asp_stream_read_cancel()
- * ends forwarding without a callback (the duplicate is closed then).
+ * requests. The eof grace applies as for reads, and never cuts while the
+ * child's pipe still holds data for a full fd. Closing the stream or
+ * freeing the process ends forwarding with -ECANCELED and len the bytes
+ * forwarded. asp_stream_read_cancel() ends it without a callback (the
+ * duplicate is closed then).
  * Errors (returned): as asp_stream_read; -EBADF fd is not open for
  * writing; -EMFILE no fd left for the duplicate. */
 ASP_API int asp_stream_forward(asp_stream *s, int fd, asp_read_cb cb,

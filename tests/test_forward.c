@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ typedef struct slow {
     asp_timer t;
     size_t got;
     size_t max_buffered;
+    long ticks;
     int done, err;
     size_t total;
 } slow;
@@ -141,6 +143,7 @@ static void slow_tick(asp_timer *t)
 {
     slow *c = t->data;
     static char buf[16384];
+    c->ticks++;
     ssize_t r = read(c->rfd, buf, sizeof buf);
     if (r > 0) {
         check_pattern(buf, (size_t)r, c->got);
@@ -162,50 +165,132 @@ static void slow_done(asp_stream *s, int err, const char *buf, size_t len,
     c->total = len;
 }
 
-/* 2 MB through a target that takes 16 KB/ms: the child must be held back
- * (the stream buffers at most one read, far below the high-water mark)
- * and every byte must arrive in order. */
-static void to_slow_target(int socket_target)
+/* Starts the forward from inside the loop (a timer callback), as most
+ * programs do: the stream's readable event of the same iteration may then
+ * come before the forward's first dispatch. */
+typedef struct starter {
+    asp_timer t;
+    slow *c;
+    int fd;
+} starter;
+
+static void start_forward_cb(asp_timer *t)
+{
+    starter *st = t->data;
+    ck_assert_int_eq(asp_stream_forward(st->c->s, st->fd, slow_done, st->c), 0);
+    close(st->fd); /* the stream has its own duplicate */
+}
+
+/* How a slow-target run is set up. */
+typedef struct slow_case {
+    int socket_target;  /* target: socketpair, else a pipe */
+    int socket_source;  /* ASP_SPAWN_SOCKETPAIR: the copy path */
+    int tiny_target;    /* the target pipe shrunk to one page */
+    size_t prebuffer;   /* wait for this much in the stream first */
+    int grace;          /* a grandchild holds the pipe; 20 ms grace */
+} slow_case;
+
+/* 2 MB (3 MB with grace) through a target that takes 16 KB/ms: every
+ * byte must arrive in order; the child must be held back (the stream
+ * buffers at most one read of its own, far below the high-water mark);
+ * the loop must sleep while the target is full (a few iterations per
+ * consumer tick, not a spin); with a grace, the cut must wait until the
+ * child's pipe is empty. */
+static void to_slow_target(slow_case k)
 {
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "2000000");
+    if (k.socket_source)
+        o.flags |= ASP_SPAWN_SOCKETPAIR;
+    size_t n = k.grace ? 3000000 : 2000000;
+    asp_proc *p;
+    if (k.grace) {
+        o.eof_grace_ms = 20;
+        p = ASP_T_SPAWN(loop, &o, "out", "3000000", "grandchild", "3000");
+    } else {
+        p = ASP_T_SPAWN(loop, &o, "out", "2000000");
+    }
     int fds[2];
-    if (socket_target)
+    if (k.socket_target)
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                                     0, fds), 0);
     else
         ck_assert_int_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    if (k.tiny_target)
+        ck_assert_int_ge(fcntl(fds[1], F_SETPIPE_SZ, 4096), 4096);
     slow c = {.rfd = fds[0], .s = asp_proc_stdout(p)};
+    double t0 = asp_t_now_ms();
+    while (asp_stream_buffered(c.s) < k.prebuffer && asp_t_now_ms() - t0 < 5000)
+        asp_loop_run(loop, ASP_RUN_ONCE);
+    ck_assert_uint_ge(asp_stream_buffered(c.s), k.prebuffer);
     asp_timer_init(loop, &c.t, slow_tick, &c);
     asp_timer_start(&c.t, 1, 1);
-    ck_assert_int_eq(asp_stream_forward(c.s, fds[1], slow_done, &c), 0);
-    close(fds[1]); /* the stream has its own duplicate */
-    double t0 = asp_t_now_ms();
-    while ((!c.done || c.got < c.total) && asp_t_now_ms() - t0 < 30000)
+    starter st = {.c = &c, .fd = fds[1]};
+    asp_timer_init(loop, &st.t, start_forward_cb, &st);
+    asp_timer_start(&st.t, 0, 0);
+    long iterations = 0;
+    t0 = asp_t_now_ms();
+    while ((!c.done || c.got < c.total) && asp_t_now_ms() - t0 < 30000) {
         asp_loop_run(loop, ASP_RUN_ONCE);
+        iterations++;
+    }
     asp_timer_stop(&c.t);
     ck_assert_msg(c.done, "forward never completed");
     ck_assert_int_eq(c.err, 0);
-    ck_assert_uint_eq(c.total, 2000000);
-    ck_assert_uint_eq(c.got, 2000000);
-    ck_assert_msg(c.max_buffered <= 256 * 1024,
-                  "the stream held %zu bytes: no backpressure", c.max_buffered);
+    ck_assert_uint_eq(c.total, n);
+    ck_assert_uint_eq(c.got, n);
+    /* One read of the stream's own: 64 KiB on a socketpair, up to 256 KiB
+     * on a pipe once it has grown (after the grace, reads go through the
+     * buffer). */
+    size_t one_read = (k.socket_source ? 64 : 256) * (size_t)1024;
+    if (!k.prebuffer)
+        ck_assert_msg(c.max_buffered <= one_read,
+                      "the stream held %zu bytes: no backpressure", c.max_buffered);
+    ck_assert_msg(iterations <= 20 * c.ticks + 1000,
+                  "%ld loop iterations for %ld consumer ticks: spinning",
+                  iterations, c.ticks);
+    ck_assert(asp_stream_cut(c.s) == (k.grace != 0));
     char x;
     ck_assert_int_eq(read(fds[0], &x, 1), 0); /* duplicate closed: EOF */
     close(fds[0]);
     finish(loop, p);
+    if (k.grace)
+        usleep(20000);
 }
 
 START_TEST(forward_backpressure_pipe_target)
 {
-    to_slow_target(0);
+    to_slow_target((slow_case){0});
 }
 END_TEST
 
 START_TEST(forward_backpressure_socket_target)
 {
-    to_slow_target(1);
+    to_slow_target((slow_case){.socket_target = 1});
+}
+END_TEST
+
+START_TEST(forward_backpressure_copy_path)
+{
+    /* A socketpair stream into a socket: no pipe on either end. */
+    to_slow_target((slow_case){.socket_target = 1, .socket_source = 1});
+}
+END_TEST
+
+START_TEST(forward_buffered_first_into_full_target)
+{
+    /* 200 KB already buffered, a one-page target: the buffered bytes go
+     * out over many writes, and nothing from the pipe may overtake them. */
+    to_slow_target((slow_case){.tiny_target = 1, .prebuffer = 200000});
+}
+END_TEST
+
+START_TEST(forward_grace_waits_for_a_full_target)
+{
+    /* The child exits with up to 1 MiB still in its pipe, a grandchild
+     * keeps the pipe open, the 20 ms grace runs out long before the slow
+     * target has taken it all: no byte may be cut. */
+    to_slow_target((slow_case){.grace = 1});
 }
 END_TEST
 
@@ -263,6 +348,75 @@ START_TEST(forward_epipe_without_sigpipe)
 }
 END_TEST
 
+typedef struct ended {
+    int calls, err;
+} ended;
+
+static void ended_cb(asp_stream *s, int err, const char *buf, size_t len,
+                     void *data)
+{
+    ended *e = data;
+    (void)s, (void)buf, (void)len;
+    e->calls++;
+    e->err = err;
+}
+
+/* A socket reader, in its own thread, that leaves after `limit` bytes:
+ * its close races with the splices of the loop thread. */
+typedef struct leaver {
+    int rfd;
+    size_t limit;
+} leaver;
+
+static void *leaver_main(void *arg)
+{
+    leaver *l = arg;
+    static char buf[65536];
+    size_t got = 0;
+    while (got < l->limit) {
+        size_t want = l->limit - got < sizeof buf ? l->limit - got : sizeof buf;
+        ssize_t r = read(l->rfd, buf, want);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(l->rfd);
+    return NULL;
+}
+
+START_TEST(forward_reader_leaves_midway)
+{
+    /* A splice into a socket sends in steps of 16 pipe pages; when the
+     * reader closes between two steps, the kernel raises SIGPIPE and the
+     * splice still reports the bytes it moved. A blocking target (its
+     * sends wait for the reader) with a 1 MiB pipe makes that window
+     * wide: 40 runs with readers leaving at different points; each must
+     * end -EPIPE with the process alive and no SIGPIPE pending. */
+    asp_t_sigpipe_deadly();
+    for (int i = 0; i < 40; i++) {
+        asp_loop *loop = asp_t_loop();
+        asp_spawn_opts o = asp_t_piped(1, 0, 0);
+        o.pipe_size = (size_t)1 << 20;
+        asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "8000000");
+        int fds[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        int big = 4 << 20;
+        (void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        leaver l = {.rfd = fds[0],
+                    .limit = 1 + ((size_t)i * 7919u * 13u) % 4000000u};
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, leaver_main, &l), 0);
+        ssize_t n = asp_stream_forward_sync(asp_proc_stdout(p), fds[1]);
+        close(fds[1]);
+        pthread_join(th, NULL);
+        ck_assert_int_eq(n, -EPIPE);
+        asp_t_sigpipe_untouched();
+        ck_assert_int_eq(asp_proc_free(p, ASP_FREE_KILL), 0);
+        asp_t_loop_free(loop);
+    }
+}
+END_TEST
+
 static void never_cb(asp_stream *s, int err, const char *buf, size_t len,
                      void *data)
 {
@@ -291,19 +445,6 @@ START_TEST(forward_cancel_keeps_the_data)
     finish(loop, p);
 }
 END_TEST
-
-typedef struct ended {
-    int calls, err;
-} ended;
-
-static void ended_cb(asp_stream *s, int err, const char *buf, size_t len,
-                     void *data)
-{
-    ended *e = data;
-    (void)s, (void)buf, (void)len;
-    e->calls++;
-    e->err = err;
-}
 
 START_TEST(forward_free_cancels)
 {
@@ -384,8 +525,12 @@ Suite *suite_forward(void)
     tcase_add_test(tc, forward_buffered_bytes_first);
     tcase_add_test(tc, forward_backpressure_pipe_target);
     tcase_add_test(tc, forward_backpressure_socket_target);
+    tcase_add_test(tc, forward_backpressure_copy_path);
+    tcase_add_test(tc, forward_buffered_first_into_full_target);
+    tcase_add_test(tc, forward_grace_waits_for_a_full_target);
     tcase_add_test(tc, forward_into_another_childs_stdin);
     tcase_add_test(tc, forward_epipe_without_sigpipe);
+    tcase_add_test(tc, forward_reader_leaves_midway);
     tcase_add_test(tc, forward_cancel_keeps_the_data);
     tcase_add_test(tc, forward_free_cancels);
     tcase_add_test(tc, forward_eof_grace_cut);

@@ -37,7 +37,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef ASP_HAVE_MREMAP
 #include <sys/mman.h>
 #endif
@@ -81,18 +83,22 @@ static void prefault(asp__capture *c, size_t upto)
         upto = map;
     if (from >= upto)
         return;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 #ifdef MADV_POPULATE_WRITE
     /* madvise wants a page-aligned start; the page holding `from` is
-     * already faulted in (populating it again is free). One huge step at a
-     * time, timed while huge pages are on. */
-    size_t at = from & ~(size_t)4095;
-    while (at < upto) {
-        size_t step = (at | (HUGE - 1)) + 1 - at;
+     * already faulted in (populating it again is free). One huge page at a
+     * time (by address), timed while huge pages are on. */
+    size_t at = from & ~(pg - 1);
+    while (at < upto && !c->touch) {
+        uintptr_t addr = (uintptr_t)(c->block + at);
+        size_t step = (size_t)(((addr | (HUGE - 1)) + 1) - addr);
         if (step > upto - at)
             step = upto - at;
         uint64_t t0 = c->small ? 0 : asp__now_ns();
-        if (madvise(c->block + at, step, MADV_POPULATE_WRITE) < 0)
-            break; /* before 5.14: touch the rest below */
+        if (madvise(c->block + at, step, MADV_POPULATE_WRITE) < 0) {
+            c->touch = 1; /* before 5.14: touch pages from here on */
+            break;
+        }
         if (!c->small) {
             c->slow = asp__now_ns() - t0 >= asp__capture_slow_ns ? c->slow + 1 : 0;
             if (c->slow >= SLOW_STEPS) {
@@ -109,7 +115,7 @@ static void prefault(asp__capture *c, size_t upto)
     if (at > from) /* at was rounded down: never below the data's end */
         from = at;
 #endif
-    for (size_t i = from; i < upto; i = (i | 4095) + 1)
+    for (size_t i = from; i < upto; i = (i | (pg - 1)) + 1)
         ((volatile char *)c->block)[i] = 0;
     c->ready = upto;
 }
@@ -220,7 +226,7 @@ char *asp__capture_take(asp__capture *c, size_t *len)
     *len = c->len;
     c->block = NULL;
     c->len = c->room = c->ready = 0;
-    c->mapped = c->small = c->slow = 0;
+    c->mapped = c->small = c->slow = c->touch = 0;
     return data;
 }
 

@@ -21,13 +21,17 @@
  * never report full.
  *
  * splice with SPLICE_F_NONBLOCK says EAGAIN both when the source is empty
- * and when the target is full; a zero-timeout poll of both tells which.
- * A short splice means the source was drained, so the caller goes back to
- * the loop without trying again (no EAGAIN round trip per event).
+ * and when the target is full; a zero-timeout poll of both tells which,
+ * and only "the source has nothing" may let the eof grace cut the stream
+ * (anything unsure is reported as BUSY: the source may still hold data).
+ * A short splice usually means the source was drained, so the caller goes
+ * back to the loop rather than trying again at once.
  *
- * Writes and splices into a pipe or socket without a reader raise SIGPIPE:
- * both run inside the SIGPIPE guard of wstream.c and end forwarding with
- * -EPIPE; the process never sees the signal.
+ * Writes and splices into a pipe or socket without a reader raise SIGPIPE
+ * (a splice into a socket even while reporting the bytes it moved before
+ * the reader left): for such targets both run inside the SIGPIPE guard of
+ * wstream.c, which consumes the signal, and forwarding ends with -EPIPE.
+ * Files and devices never raise it and go unguarded.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -35,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Bytes asked of one splice: the largest pipe the stream grows to. */
@@ -48,10 +53,14 @@ int asp__fwd_setup(asp_stream *s, int fd)
     int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
         return -EBADF;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (dup < 0)
         return -errno;
     s->fwd_fd = dup;
+    s->fwd_guard = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
     s->fwd_total = 0;
     s->fwd_blocked = 0;
     s->fwd_err = 0;
@@ -98,9 +107,10 @@ static void fwd_io_cb(asp_io *w, int events)
 }
 
 #ifdef ASP_HAVE_SPLICE
-/* After an EAGAIN: 1 if the target is what is full, 0 if the source is
- * empty. */
-static int target_full(const asp_stream *s)
+/* After an EAGAIN, which side said it: AGAIN (the source is empty), BUSY
+ * with the target watched (the target is full), or 1 (both look ready:
+ * try again). A failed poll is BUSY: nothing is known, nothing is cut. */
+static int after_eagain(asp_stream *s)
 {
     struct pollfd p[2] = {{s->fd, POLLIN, 0}, {s->fwd_fd, POLLOUT, 0}};
     int r;
@@ -108,47 +118,68 @@ static int target_full(const asp_stream *s)
         r = poll(p, 2, 0);
     while (r < 0 && errno == EINTR);
     if (r < 0)
-        return 0; /* wait on the source; its event brings us back here */
-    return !(p[1].revents & (POLLOUT | POLLERR | POLLHUP)) &&
-           (p[0].revents & (POLLIN | POLLHUP)) != 0;
+        return ASP__FILL_BUSY;
+    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        return ASP__FILL_AGAIN;
+    if (!(p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+        block(s);
+        return s->fwd_err ? ASP__FILL_ERR : ASP__FILL_BUSY;
+    }
+    return 1;
 }
-#endif
 
-/* One splice from the stream's fd to the target. */
-int asp__fwd_splice(asp_stream *s, size_t *n)
+/* One splice call under the SIGPIPE guard (for pipe and socket targets);
+ * returns its result, errno in *e. */
+static ssize_t splice_once(asp_stream *s, int *e)
 {
-    *n = 0;
-#ifdef ASP_HAVE_SPLICE
     asp__pipe_guard g;
     ssize_t r;
-    asp__pipe_guard_enter(&g);
+    if (s->fwd_guard)
+        asp__pipe_guard_enter(&g);
     do
         r = splice(s->fd, NULL, s->fwd_fd, NULL, FWD_CHUNK,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     while (r < 0 && errno == EINTR);
-    int e = r < 0 ? errno : 0;
-    asp__pipe_guard_leave(&g, e == EPIPE);
-    if (r > 0) {
-        *n = (size_t)r;
-        s->fwd_total += (size_t)r;
-        return (size_t)r < FWD_CHUNK ? ASP__FILL_SHORT : ASP__FILL_FULL;
-    }
-    if (r == 0)
-        return ASP__FILL_EOF;
-    if (e == EAGAIN || e == EWOULDBLOCK) {
-        if (target_full(s))
-            block(s);
-        return ASP__FILL_AGAIN;
-    }
-    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == ESPIPE) {
-        /* Not a pair splice serves: copy through the buffer from now on.
-         * (The source side errs the same way only for a pipe that is not
-         * ours, which cannot be.) */
-        s->fwd_splice = 0;
+    *e = r < 0 ? errno : 0;
+    /* A partial splice into a socket may have raised SIGPIPE too. */
+    if (s->fwd_guard)
+        asp__pipe_guard_leave(&g, *e == EPIPE || (r > 0 && (size_t)r < FWD_CHUNK));
+    return r;
+}
+#endif
+
+/* Moves bytes from the stream's fd to the target with splice. */
+int asp__fwd_splice(asp_stream *s, size_t *n)
+{
+    *n = 0;
+#ifdef ASP_HAVE_SPLICE
+    for (int tries = 0; tries < 3; tries++) {
+        int e;
+        ssize_t r = splice_once(s, &e);
+        if (r > 0) {
+            *n = (size_t)r;
+            s->fwd_total += (size_t)r;
+            return (size_t)r < FWD_CHUNK ? ASP__FILL_SHORT : ASP__FILL_FULL;
+        }
+        if (r == 0)
+            return ASP__FILL_EOF;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            int w = after_eagain(s);
+            if (w != 1)
+                return w;
+            continue; /* both ready a moment later: splice again */
+        }
+        if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == ESPIPE) {
+            /* Not a pair splice serves: copy through the buffer from now
+             * on. (The source side errs the same way only for a pipe
+             * that is not ours, which cannot be.) */
+            s->fwd_splice = 0;
+            return ASP__FILL_ERR;
+        }
+        s->fwd_err = -e;
         return ASP__FILL_ERR;
     }
-    s->fwd_err = -e;
-    return ASP__FILL_ERR;
+    return ASP__FILL_BUSY;
 #else
     s->fwd_splice = 0;
     return ASP__FILL_ERR;
@@ -161,7 +192,8 @@ size_t asp__fwd_write(asp_stream *s, const char *buf, size_t len)
     asp__pipe_guard g;
     size_t done = 0;
     int e = 0;
-    asp__pipe_guard_enter(&g);
+    if (s->fwd_guard)
+        asp__pipe_guard_enter(&g);
     while (done < len) {
         ssize_t r = write(s->fwd_fd, buf + done, len - done);
         if (r > 0) {
@@ -173,7 +205,8 @@ size_t asp__fwd_write(asp_stream *s, const char *buf, size_t len)
         e = r < 0 ? errno : EIO;
         break;
     }
-    asp__pipe_guard_leave(&g, e == EPIPE);
+    if (s->fwd_guard)
+        asp__pipe_guard_leave(&g, e == EPIPE);
     s->fwd_total += done;
     if (e == EAGAIN || e == EWOULDBLOCK)
         block(s);

@@ -95,7 +95,8 @@ enum {
 };
 
 /* What one read (or splice) from an output stream came to. */
-enum { ASP__FILL_ERR = -2, ASP__FILL_AGAIN = -1, ASP__FILL_EOF = 0,
+enum { ASP__FILL_BUSY = -3, /* nothing moved, the source may hold data */
+       ASP__FILL_ERR = -2, ASP__FILL_AGAIN = -1, ASP__FILL_EOF = 0,
        ASP__FILL_FULL = 1, ASP__FILL_SHORT = 2 };
 
 struct asp__capture;
@@ -145,6 +146,7 @@ struct asp_stream {
     /* ASP__R_FORWARD (forward.c) */
     int fwd_fd;        /* the stream's own duplicate of the target */
     int fwd_splice;    /* splice(2) may work for this pair of fds */
+    int fwd_guard;     /* the target can raise SIGPIPE (pipe, socket) */
     int fwd_blocked;   /* the target is full: reading waits for it */
     int fwd_err;       /* a write to the target failed: ends forwarding */
     size_t fwd_total;  /* bytes forwarded */
@@ -184,8 +186,9 @@ void asp__pipe_guard_leave(asp__pipe_guard *g, int got_epipe);
 /* Forwarding (forward.c). setup takes a duplicate of fd (-EBADF when it
  * is not open for writing, -EMFILE); splice moves bytes from the stream's
  * fd to the target without a copy and returns an ASP__FILL_* code (moved
- * bytes in *n; AGAIN also when the target is full, then fwd_blocked is
- * set; ERR: fwd_err is set, or splice cannot serve this pair and
+ * bytes in *n; AGAIN only when the source is empty; BUSY when nothing
+ * moved but the source may hold data, fwd_blocked set if the target is
+ * full; ERR: fwd_err is set, or splice cannot serve this pair and
  * fwd_splice is cleared); write copies buffered bytes to the target and
  * returns how many it took (0: full, fwd_blocked set; or fwd_err set);
  * release closes the duplicate and stops watching it. */
@@ -213,6 +216,7 @@ typedef struct asp__capture {
     int mapped;
     int small;    /* huge pages proved slow: small pages from here on */
     int slow;     /* slow huge prefault steps in a row */
+    int touch;    /* MADV_POPULATE_WRITE refused: fault in by touching */
     int failed;   /* memory ran out: later bytes were discarded */
 } asp__capture;
 /* Makes room for a direct read of up to want more bytes; returns where to

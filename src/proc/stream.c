@@ -228,7 +228,7 @@ static void cut(asp_stream *s)
 
 enum { FILL_FULL = ASP__FILL_FULL, FILL_SHORT = ASP__FILL_SHORT,
        FILL_EOF = ASP__FILL_EOF, FILL_AGAIN = ASP__FILL_AGAIN,
-       FILL_ERR = ASP__FILL_ERR };
+       FILL_ERR = ASP__FILL_ERR, FILL_BUSY = ASP__FILL_BUSY };
 
 /* Counts bytes; past GROW_AFTER raises the pipe (Linux, best effort: the
  * kernel may refuse over its limits, and then nothing changes). */
@@ -539,16 +539,17 @@ static void rs_io_cb(asp_io *w, int events)
         } else {
             r = fill(s);
         }
-        if (r == FILL_AGAIN && (s->flags & ASP__S_GRACE) && !s->fwd_blocked)
-            cut(s); /* empty after the grace (not: the target is full) */
+        if (r == FILL_AGAIN && (s->flags & ASP__S_GRACE))
+            cut(s); /* empty after the grace */
         if (r != FILL_AGAIN)
             asp__stream_dispatch(s);
         if (r <= 0 || (s->flags & (ASP__S_CLOSED | ASP__S_EOF)))
             break;
         if (avail(s) >= s->high_water && !need_more(s))
             break;
-        if (r == FILL_SHORT && s->req == ASP__R_FORWARD)
-            break; /* the pipe was drained: back to the poller */
+        if (s->req == ASP__R_FORWARD &&
+            (r == FILL_SHORT || s->fwd_blocked))
+            break; /* drained, or the target is full: back to the poller */
     }
     if (!(s->flags & ASP__S_CLOSED))
         asp__stream_dispatch(s);
@@ -614,8 +615,10 @@ void asp__stream_close_fd(asp_stream *s)
         end_req(s);
         asp__comm_stream_done(s);
     } else if (s->req != ASP__R_NONE) {
+        /* A forward reports how far it got. */
+        size_t len = s->req == ASP__R_FORWARD ? s->fwd_total : 0;
         end_req(s);
-        asp__stream_call(s, -ECANCELED, NULL, 0);
+        asp__stream_call(s, -ECANCELED, NULL, len);
     }
 }
 

@@ -25,25 +25,29 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Whether SIGPIPE is pending for this thread or the process. */
+static int sigpipe_pending(void)
+{
+    sigset_t pend;
+    return sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
+}
+
 /* Blocks SIGPIPE in this thread, noting whether one was pending. */
 void asp__pipe_guard_enter(asp__pipe_guard *g)
 {
-#ifndef F_SETNOSIGPIPE
-    sigset_t set, pend;
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
-    g->was_pending = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
+    g->was_pending = sigpipe_pending();
     pthread_sigmask(SIG_BLOCK, &set, &g->old);
-#else
-    (void)g;
-#endif
 }
 
-/* Consumes the SIGPIPE our EPIPE raised, then restores the mask. */
-void asp__pipe_guard_leave(asp__pipe_guard *g, int got_epipe)
+/* Consumes the SIGPIPE our call raised (check: it may have; a splice into
+ * a socket can raise one and still report the bytes it moved), unless one
+ * was pending before, then restores the mask. */
+void asp__pipe_guard_leave(asp__pipe_guard *g, int check)
 {
-#ifndef F_SETNOSIGPIPE
-    if (got_epipe && !g->was_pending) {
+    if (check && !g->was_pending && sigpipe_pending()) {
         sigset_t set;
         struct timespec zero = {0, 0};
         sigemptyset(&set);
@@ -52,6 +56,23 @@ void asp__pipe_guard_leave(asp__pipe_guard *g, int got_epipe)
             ;
     }
     pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* The stdin pipe's guard: none where the fd itself refuses SIGPIPE. */
+static void in_guard_enter(asp__pipe_guard *g)
+{
+#ifndef F_SETNOSIGPIPE
+    asp__pipe_guard_enter(g);
+#else
+    (void)g;
+#endif
+}
+
+/* Leaves the stdin pipe's guard. */
+static void in_guard_leave(asp__pipe_guard *g, int got_epipe)
+{
+#ifndef F_SETNOSIGPIPE
+    asp__pipe_guard_leave(g, got_epipe);
 #else
     (void)g;
     (void)got_epipe;
@@ -89,7 +110,7 @@ static int write_queue(asp_stream *s)
 {
     asp__pipe_guard g;
     int r = 0;
-    asp__pipe_guard_enter(&g);
+    in_guard_enter(&g);
     while (s->wq_head) {
         asp__wchunk *c = s->wq_head;
         ssize_t n = write(s->fd, c->data + c->off, c->len - c->off);
@@ -109,7 +130,7 @@ static int write_queue(asp_stream *s)
             asp__free(c);
         }
     }
-    asp__pipe_guard_leave(&g, r == -EPIPE);
+    in_guard_leave(&g, r == -EPIPE);
     if (r < 0) {
         s->flags |= ASP__S_WERR;
         asp__wstream_drop_queue(s);
@@ -236,7 +257,7 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
     size_t done = 0;
     if (!s->wq_head) {
         asp__pipe_guard g;
-        asp__pipe_guard_enter(&g);
+        in_guard_enter(&g);
         while (done < len) {
             ssize_t n = write(s->fd, (const char *)buf + done, len - done);
             if (n < 0) {
@@ -248,7 +269,7 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
             }
             done += (size_t)n;
         }
-        asp__pipe_guard_leave(&g, r == -EPIPE);
+        in_guard_leave(&g, r == -EPIPE);
         if (r < 0 || done == len) {
             asp__free(c);
             if (r < 0)
