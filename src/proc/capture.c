@@ -6,8 +6,8 @@
  * moves page tables instead of copying bytes, untouched pages cost no
  * memory, and MADV_HUGEPAGE lets the kernel back it with 2 MiB pages,
  * which cuts the page faults that dominate large captures. Peak memory is
- * the captured size plus at most one huge page and one read. Without mremap (non-Linux)
- * the allocator's realloc is used throughout.
+ * the captured size plus at most one huge page and one read. Without
+ * mremap (non-Linux) the allocator's realloc is used throughout.
  *
  * A mapped block is faulted in (prefault) up to the end of the next read
  * before that read is made. Otherwise the fault, and the zeroing of a
@@ -145,7 +145,6 @@ static int grow(asp__capture *c, size_t need)
                 memcpy(nb + ASP__CAP_HDR, c->block + ASP__CAP_HDR, c->len);
                 asp__free(c->block);
             }
-            c->ready = 0;
         }
         /* A hint the kernel may ignore; off once huge pages proved slow. */
         (void)madvise(nb, newmap, c->small ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);

@@ -17,7 +17,8 @@
  * Backpressure: when the target is full (EAGAIN from a non-blocking pipe
  * or socket) reading stops and the target is watched for writability, so
  * a slow consumer slows the child down instead of growing memory. A
- * blocking target blocks the loop inside the write instead; regular files
+ * blocking target may block the loop inside a write (a splice into a
+ * pipe does not: SPLICE_F_NONBLOCK covers both pipes); regular files
  * never report full.
  *
  * splice with SPLICE_F_NONBLOCK says EAGAIN both when the source is empty

@@ -174,14 +174,15 @@ asp__wchunk *asp__wchunk_ref(const void *buf, size_t len);
 void asp__wstream_push(asp_stream *s, asp__wchunk *c);
 void asp__wstream_cancel(asp_stream *s);
 /* SIGPIPE-free writes (wstream.c): between enter and leave the calling
- * thread has SIGPIPE blocked; leave consumes the one an EPIPE raised
- * (unless one was already pending, which is someone else's). */
+ * thread has SIGPIPE blocked; leave, told that the call may have raised
+ * one (check: an EPIPE, a partial splice into a socket), consumes it
+ * unless one was already pending at enter (that one is someone else's). */
 typedef struct asp__pipe_guard {
     sigset_t old;
     int was_pending;
 } asp__pipe_guard;
 void asp__pipe_guard_enter(asp__pipe_guard *g);
-void asp__pipe_guard_leave(asp__pipe_guard *g, int got_epipe);
+void asp__pipe_guard_leave(asp__pipe_guard *g, int check);
 
 /* Forwarding (forward.c). setup takes a duplicate of fd (-EBADF when it
  * is not open for writing, -EMFILE); splice moves bytes from the stream's
