@@ -68,9 +68,12 @@ CONFIG_NAME = $(CC)$(if $(BACKEND),-$(BACKEND))$(if $(PORTABLE),-portable)$(if $
 OBJDIR = $(BUILD)/obj/$(subst /,_,$(CONFIG_NAME))
 LIB = $(BUILD)/libasproc.a
 
-LIB_SRC = $(wildcard src/loop/*.c) $(wildcard src/proc/*.c)
+# One folder per room: the reactor, the streams, the processes.
+LIB_SRC = $(wildcard src/loop/*.c) $(wildcard src/stream/*.c) \
+          $(wildcard src/proc/*.c)
 LIB_OBJ = $(patsubst src/%.c,$(OBJDIR)/%.o,$(LIB_SRC))
-LIB_HDR = include/asproc.h $(wildcard src/loop/*.h) $(wildcard src/proc/*.h)
+LOOP_OBJ = $(patsubst src/%.c,$(OBJDIR)/%.o,$(wildcard src/loop/*.c))
+LIB_HDR = include/asproc.h $(wildcard src/*/*.h)
 
 .PHONY: all lib shared clean deps check check-build demo install uninstall FORCE
 
@@ -88,7 +91,7 @@ $(OBJDIR)/.stamp: FORCE
 
 $(OBJDIR)/%.o: src/%.c $(LIB_HDR) $(OBJDIR)/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc/loop -Isrc/proc -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # ---------------------------------------------------------------- deps
 # Installs Check and pkg-config when missing (apt-get on Debian/Ubuntu;
@@ -131,7 +134,7 @@ shared: $(SHLIB)
 
 $(PIC_OBJDIR)/%.o: src/%.c $(LIB_HDR) $(OBJDIR)/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fPIC -Isrc/loop -Isrc/proc -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
 
 $(SHLIB): $(PIC_OBJ) $(OBJDIR)/.stamp
 	@mkdir -p $(dir $@)
@@ -288,7 +291,7 @@ check-packaging: lib shared
 CPPCHECK ?= cppcheck
 CLANG_TIDY ?= clang-tidy
 CPPCHECK_FLAGS = --std=c11 --enable=warning,performance,portability \
-  --error-exitcode=1 --inline-suppr --quiet -Iinclude -Isrc/loop -Isrc/proc \
+  --error-exitcode=1 --inline-suppr --quiet -Iinclude \
   --suppress=missingIncludeSystem -DATOMIC_INT_LOCK_FREE=2 -DATOMIC_POINTER_LOCK_FREE=2
 TIDY_CHECKS = -*,clang-analyzer-*,bugprone-*,cert-*,misc-*,performance-*,portability-*,\
 -bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,\
@@ -297,7 +300,7 @@ TIDY_CHECKS = -*,clang-analyzer-*,bugprone-*,cert-*,misc-*,performance-*,portabi
 -clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
 -clang-analyzer-security.insecureAPI.vfork,-clang-analyzer-unix.Vfork,\
 -bugprone-sizeof-expression
-TIDY_FLAGS = -std=c11 -Iinclude -Isrc/loop -Isrc/proc -D_GNU_SOURCE
+TIDY_FLAGS = -std=c11 -Iinclude -D_GNU_SOURCE
 
 lint: lint-cppcheck lint-clang-tidy
 

@@ -201,7 +201,7 @@ void asp_forward(const struct bench_args *a, int chunks)
     } else {
         if (fcntl(k.fd, F_SETFL, fcntl(k.fd, F_GETFL) | O_NONBLOCK) != 0)
             bench_die("O_NONBLOCK", errno);
-        ssize_t n = asp_stream_forward_sync(s, k.fd);
+        ssize_t n = asp_stream_forward(s, k.fd);
         asp_must(n < 0 ? (int)n : 0, "asp_stream_forward_sync");
         moved = (uint64_t)n;
     }

@@ -37,9 +37,10 @@ struct tsample {
 };
 
 /* Timer callback: notes the time of firing and ends run_until. */
-static void on_timer(asp_timer *t)
+static void on_timer(asp_timer *t, void *data)
 {
-    struct tsample *s = t->data;
+    (void)t;
+    struct tsample *s = data;
     s->fired_ns = bench_now_ns();
     s->done = 1;
 }
@@ -90,7 +91,7 @@ void asp_escalation(const struct bench_args *a)
         asp_status st;
         asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
                                          a, 0, 1), &o), "asp_spawn");
-        ssize_t n = asp_stream_readexactly_sync(asp_proc_stdout(p), &ready,
+        ssize_t n = asp_stream_readexactly(asp_proc_stdout(p), &ready,
                                                 1, NULL);
         if (n != 1 || ready != 'R')
             bench_mismatch("asproc: hanging writer did not say ready",

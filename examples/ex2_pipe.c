@@ -17,7 +17,7 @@ int main(void)
         return 1;
     printf("子进程 PID: %d\n", (int)asp_proc_pid(p));
     asp_proc_wait(p, ASP_FOREVER, NULL);
-    if (asp_stream_read_all_sync(asp_proc_stdout(p), &data) < 0)
+    if (asp_stream_read_all(asp_proc_stdout(p), &data) < 0)
         return 1;
     printf("%.200s\n", data); /* only the first 200 characters */
     asp_free(data);

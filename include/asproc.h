@@ -18,11 +18,27 @@
  *     asp_loop_wakeup() may be called from another thread.
  *   - All fds the library creates are close-on-exec from creation.
  *
+ * Naming: blocking and asynchronous forms.
+ *   An operation that can wait has two forms. The plain name blocks: it
+ *   runs the object's loop until the operation completes, and returns
+ *   -EBUSY when called from a callback of that loop (runs do not nest).
+ *   The same name with _start is asynchronous: it returns at once and the
+ *   result comes to a callback in a later iteration (never inside the
+ *   _start call itself). Each blocking form is exactly its _start form
+ *   plus running the loop. Continuous readers (asp_stream_on_lines,
+ *   asp_stream_on_chunks) exist only as callbacks.
+ *
+ * Callbacks all have one shape: the object first, then err (or the ready
+ *   events of an fd watcher), then the results, and your data pointer
+ *   last. A callback may free or stop anything, including its own object.
+ *
  * Ownership model:
  *   asp_loop, asp_proc and asp_stream are opaque and allocated by the
  *   library. asp_io, asp_timer and asp_wait are owned by the caller (embed
  *   them in your own structs); the loop links them while they are active
- *   and never touches them after they are stopped.
+ *   and never touches them after they are stopped. Their only public field
+ *   is data; the rest is a fixed-size private area, so a new private field
+ *   never changes their size (nor the size of your structs).
  */
 #ifndef ASPROC_H
 #define ASPROC_H
@@ -46,16 +62,17 @@ extern "C" {
 /* ------------------------------------------------------------------ */
 
 #define ASP_VERSION_MAJOR 0
-#define ASP_VERSION_MINOR 1
+#define ASP_VERSION_MINOR 2
 #define ASP_VERSION_PATCH 0
-#define ASP_VERSION_STRING "0.1.0"
+#define ASP_VERSION_STRING "0.2.0"
 /* The version as one number: major * 10000 + minor * 100 + patch. */
 #define ASP_VERSION                                                        \
     ((ASP_VERSION_MAJOR) * 10000 + (ASP_VERSION_MINOR) * 100 +             \
      (ASP_VERSION_PATCH))
 
-/* Returns ASP_VERSION of the library actually linked (which may differ from
- * the header a program was compiled against when linked dynamically). */
+/* Returns ASP_VERSION of the library actually linked (which may differ
+ * from the header a program was compiled against when linked
+ * dynamically). */
 ASP_API int asp_version(void);
 
 /* Returns ASP_VERSION_STRING of the library actually linked. */
@@ -85,14 +102,14 @@ typedef struct asp_allocator {
     void *ctx;
 } asp_allocator;
 
-/* Installs a library-wide allocator (NULL restores libc's). Call it before
- * creating any object.
+/* Installs a library-wide allocator (NULL restores libc's). Call it
+ * before creating any object.
  * Errors: -EINVAL a function pointer is missing;
  *         -EBUSY memory from the current allocator is still in use. */
 ASP_API int asp_set_allocator(const asp_allocator *a);
 
 /* Frees memory the library handed to the caller (result buffers of
- * asp_stream_read_all_sync). NULL is ignored. */
+ * asp_stream_read_all). NULL is ignored. */
 ASP_API void asp_free(void *ptr);
 
 /* ------------------------------------------------------------------ */
@@ -146,8 +163,8 @@ enum asp_child_source {
 };
 
 typedef struct asp_loop_opts {
-    int backend;      /* enum asp_backend */
-    int child_source; /* enum asp_child_source */
+    enum asp_backend backend;
+    enum asp_child_source child_source;
 } asp_loop_opts;
 
 /* Creates a loop.
@@ -177,17 +194,17 @@ enum asp_run_mode {
  * NOWAIT, or after asp_loop_stop), 0 when none remains.
  * Errors: -EINVAL bad loop or mode; -EBUSY called from one of this loop's
  *         own callbacks (runs do not nest); backend errors (rare). */
-ASP_API int asp_loop_run(asp_loop *loop, int mode);
+ASP_API int asp_loop_run(asp_loop *loop, enum asp_run_mode mode);
 
 /* Runs the loop until *done becomes non-zero (set by one of your
- * callbacks). This is what every blocking helper uses.
+ * callbacks). This is what every blocking call uses.
  * Errors: -EINVAL bad argument; -EBUSY called from a callback of this
  *         loop; -EDEADLK nothing can ever set *done (no active work left). */
 ASP_API int asp_loop_run_until(asp_loop *loop, const int *done);
 
-/* Makes the current asp_loop_run() return after this iteration; made while
- * no run is going, it makes the next asp_loop_run() return at once.
- * Blocking helpers (asp_loop_run_until) ignore it: they wait for their own
+/* Makes the current asp_loop_run() return after this iteration; made
+ * while no run is going, it makes the next asp_loop_run() return at once.
+ * Blocking calls (asp_loop_run_until) ignore it: they wait for their own
  * operation. May be called from another thread (pair it with
  * asp_loop_wakeup to interrupt a blocked poll). */
 ASP_API void asp_loop_stop(asp_loop *loop);
@@ -198,10 +215,12 @@ ASP_API void asp_loop_stop(asp_loop *loop);
  * Async-signal-safe. Errors: -EINVAL loop is NULL. */
 ASP_API int asp_loop_wakeup(asp_loop *loop);
 
+typedef void (*asp_wakeup_cb)(asp_loop *loop, void *data);
+
 /* Sets the callback run on the loop's thread after asp_loop_wakeup(). The
  * wakeup machinery never keeps the loop alive.
  * Errors: -EINVAL loop is NULL. */
-ASP_API int asp_loop_on_wakeup(asp_loop *loop, void (*cb)(asp_loop *, void *),
+ASP_API int asp_loop_on_wakeup(asp_loop *loop, asp_wakeup_cb cb,
                                void *data);
 
 /* Embedding: the fd a host loop should poll for readability, then call
@@ -240,17 +259,15 @@ ASP_API const char *asp_loop_child_source_name(const asp_loop *loop);
 /* ------------------------------------------------------------------ */
 
 typedef struct asp_timer asp_timer;
-typedef void (*asp_timer_cb)(asp_timer *t);
+typedef void (*asp_timer_cb)(asp_timer *t, void *data);
 
-/* Caller-owned; all fields are private except data. */
+/* Caller-owned; data is yours, the rest is the library's. */
 struct asp_timer {
-    void *data; /* yours */
-    asp_loop *loop_;
-    asp_timer_cb cb_;
-    asp_timer *left_, *right_, *parent_; /* heap links */
-    asp_timer *rnext_, *rprev_;          /* due list during dispatch */
-    uint64_t due_, seq_, repeat_;
-    unsigned flags_;
+    void *data;
+    union {
+        void *p[16];
+        uint64_t u[16];
+    } private_;
 };
 
 /* Prepares t for use with loop. Never allocates.
@@ -289,17 +306,15 @@ typedef struct asp_io asp_io;
  * conditions are reported as readiness of whatever was asked for (EOF is
  * readable; a closed reader makes a writer writable so write() can report
  * EPIPE). */
-typedef void (*asp_io_cb)(asp_io *w, int events);
+typedef void (*asp_io_cb)(asp_io *w, int events, void *data);
 
-/* Caller-owned; all fields are private except data. */
+/* Caller-owned; data is yours, the rest is the library's. */
 struct asp_io {
-    void *data; /* yours */
-    asp_loop *loop_;
-    asp_io_cb cb_;
-    int fd_;
-    int events_;   /* wanted */
-    int kernel_;   /* registered with the backend */
-    unsigned flags_;
+    void *data;
+    union {
+        void *p[8];
+        uint64_t u[8];
+    } private_;
 };
 
 /* Prepares w to watch fd. Does not start it. One started watcher per fd.
@@ -323,6 +338,9 @@ ASP_API int asp_io_stop(asp_io *w);
 
 /* Non-zero if w is started (0 for NULL). */
 ASP_API int asp_io_active(const asp_io *w);
+
+/* The fd w watches (-EINVAL for NULL or an uninitialised w). */
+ASP_API int asp_io_fd(const asp_io *w);
 
 /* See asp_timer_ref. */
 ASP_API void asp_io_ref(asp_io *w);
@@ -355,7 +373,7 @@ enum asp_stdio_mode {
 #define ASP_STDIO_APPEND 0x1u /* PATH outputs: append instead of truncate */
 
 typedef struct asp_stdio {
-    int mode;         /* enum asp_stdio_mode */
+    enum asp_stdio_mode mode;
     int fd;           /* ASP_STDIO_FD */
     const char *path; /* ASP_STDIO_PATH; created 0666 & ~umask */
     unsigned flags;
@@ -394,7 +412,6 @@ typedef struct asp_kill_opts {
     unsigned flags;
 } asp_kill_opts;
 
-/* env_mode */
 enum asp_env_mode {
     ASP_ENV_INHERIT = 0,  /* the parent's environment (env is ignored) */
     ASP_ENV_REPLACE = 1,  /* exactly env ("NAME=VALUE" entries) */
@@ -403,35 +420,35 @@ enum asp_env_mode {
 };
 
 /* asp_spawn_opts.flags */
-#define ASP_SPAWN_SETSID 0x1u      /* the child starts a new session */
-#define ASP_SPAWN_NEW_PGROUP 0x2u  /* the child leads a new process group */
-#define ASP_SPAWN_SOCKETPAIR 0x4u  /* stdout/stderr pipes are AF_UNIX
-                                      socketpairs (faster for bulk output;
-                                      the child cannot reopen /dev/stdout) */
+#define ASP_SPAWN_SETSID 0x1u     /* the child starts a new session */
+#define ASP_SPAWN_NEW_PGROUP 0x2u /* the child leads a new process group */
+#define ASP_SPAWN_SOCKETPAIR 0x4u /* stdout/stderr pipes are AF_UNIX
+                                     socketpairs (faster for bulk output;
+                                     the child cannot reopen /dev/stdout) */
 
 typedef struct asp_spawn_opts {
-    asp_stdio stdio[3];            /* stdin, stdout, stderr */
-    int env_mode;                  /* enum asp_env_mode */
-    const char *const *env;        /* NULL-terminated */
-    const char *cwd;               /* relative programs are found from here */
-    const char *file;              /* program to run instead of argv[0] */
-    unsigned flags;                /* ASP_SPAWN_* */
-    pid_t pgid;                    /* > 0: join this process group */
+    asp_stdio stdio[3];         /* stdin, stdout, stderr */
+    enum asp_env_mode env_mode;
+    const char *const *env;     /* NULL-terminated */
+    const char *cwd;            /* relative programs are found from here */
+    const char *file;           /* program to run instead of argv[0] */
+    unsigned flags;             /* ASP_SPAWN_* */
+    pid_t pgid;                 /* > 0: join this process group */
     const asp_fdmap *pass_fds;
     size_t npass_fds;
-    size_t pipe_size;              /* > 0: raise pipes to this size (Linux,
-                                      best effort: the kernel may cap it).
-                                      0: the kernel default, raised to 1 MiB
-                                      once an output has carried 1 MiB (a
-                                      bulk stream), best effort likewise */
-    size_t read_buffer;            /* stream buffer; 0: 64 KiB or the pipe
-                                      size, whichever is larger */
-    size_t high_water;             /* a stream stops polling its pipe when
-                                      this much is buffered; 0: 1 MiB */
-    int64_t eof_grace_ms;          /* after the child exits, how long its
-                                      pipes may stay open (a grandchild holds
-                                      them) before they are closed; 0: 2000;
-                                      ASP_FOREVER: never cut */
+    size_t pipe_size;           /* > 0: raise pipes to this size (Linux,
+                                   best effort: the kernel may cap it).
+                                   0: the kernel default, raised to 1 MiB
+                                   once an output has carried 1 MiB (a
+                                   bulk stream), best effort likewise */
+    size_t read_buffer;         /* stream buffer; 0: 64 KiB or the pipe
+                                   size, whichever is larger */
+    size_t high_water;          /* a stream stops polling its pipe when
+                                   this much is buffered; 0: 1 MiB */
+    int64_t eof_grace_ms;       /* after the child exits, how long its
+                                   pipes may stay open (a grandchild holds
+                                   them) before they are closed; 0: 2000;
+                                   ASP_FOREVER: never cut */
 } asp_spawn_opts;
 
 /* ------------------------------------------------------------------ */
@@ -490,7 +507,7 @@ enum asp_exit_kind {
 };
 
 typedef struct asp_status {
-    int kind;   /* enum asp_exit_kind */
+    enum asp_exit_kind kind;
     int code;   /* ASP_EXIT_CODE: 0-255 */
     int signal; /* ASP_EXIT_SIGNAL */
     int core;   /* ASP_EXIT_SIGNAL: non-zero if a core was dumped */
@@ -503,8 +520,8 @@ ASP_API int asp_status_returncode(const asp_status *st);
  * Errors: -EINVAL a NULL argument. */
 ASP_API int asp_proc_status(const asp_proc *p, asp_status *st);
 
-/* Sends sig (0 probes) to the child, through its pidfd where there is one,
- * so a recycled pid is never hit.
+/* Sends sig (0 probes) to the child, through its pidfd where there is
+ * one, so a recycled pid is never hit.
  * Errors: -EINVAL bad p or sig; -ESRCH the child was already reaped (no
  *         signal is sent); -EPERM from the kernel. */
 ASP_API int asp_proc_signal(asp_proc *p, int sig);
@@ -514,11 +531,10 @@ ASP_API int asp_proc_signal(asp_proc *p, int sig);
 ASP_API int asp_proc_terminate(asp_proc *p);
 ASP_API int asp_proc_kill(asp_proc *p);
 
-/* asp_proc_free how */
 enum asp_free_how {
-    ASP_FREE_DETACH = 0, /* a running child keeps running; the loop reaps it
-                            in the background (it does not keep the loop
-                            alive; asp_loop_free kills stragglers) */
+    ASP_FREE_DETACH = 0, /* a running child keeps running; the loop reaps
+                            it in the background (it does not keep the
+                            loop alive; asp_loop_free kills stragglers) */
     ASP_FREE_KILL = 1    /* SIGKILL now, then reaped in the background */
 };
 
@@ -528,7 +544,7 @@ enum asp_free_how {
  * those callbacks must not use p. Never leaves a zombie. Safe from any
  * callback, including one of p's own.
  * Errors: -EINVAL p NULL or how out of range. */
-ASP_API int asp_proc_free(asp_proc *p, int how);
+ASP_API int asp_proc_free(asp_proc *p, enum asp_free_how how);
 
 /* ------------------------------------------------------------------ */
 /* Processes: wait                                                     */
@@ -537,33 +553,37 @@ ASP_API int asp_proc_free(asp_proc *p, int how);
 typedef struct asp_wait asp_wait;
 /* err: 0 (st is the exit status), -ETIMEDOUT (the child keeps running;
  * st->kind is ASP_EXIT_NONE), or -ECANCELED (cancelled or proc freed). */
-typedef void (*asp_wait_cb)(asp_wait *w, int err, const asp_status *st);
+typedef void (*asp_wait_cb)(asp_wait *w, int err, const asp_status *st,
+                            void *data);
 
-/* Caller-owned; all fields are private except data. */
+/* Caller-owned; data is yours, the rest is the library's. */
 struct asp_wait {
-    void *data; /* yours */
-    asp_timer timer_;
-    asp_wait *next_, *prev_;
-    asp_proc *proc_;
-    asp_wait_cb cb_;
-    int state_;
+    void *data;
+    union {
+        void *p[32];
+        uint64_t u[32];
+    } private_;
 };
 
-/* Waits asynchronously for p's exit. w must be zeroed before its first use
- * (asp_wait w = {0};); a finished wait may be started again. Completes at
- * the exit itself, not when the pipes close. Any number of waits may be pending; all see the
- * same status. A wait on an already-reaped child completes in the next
- * iteration. Never allocates.
+/* Waits asynchronously for p's exit. w must be zeroed before its first
+ * use (asp_wait w = {0};); a finished wait may be started again.
+ * Completes at the exit itself, not when the pipes close. Any number of
+ * waits may be pending; all see the same status. A wait on an
+ * already-reaped child completes in the next iteration. When the exit and
+ * the timeout fall due in the same iteration, the exit wins. Never
+ * allocates.
  * Errors: -EINVAL bad argument or timeout; -EBUSY w is already pending. */
-ASP_API int asp_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
-                           asp_wait_cb cb, void *data);
+ASP_API int asp_proc_wait_start(asp_wait *w, asp_proc *p,
+                                int64_t timeout_ms, asp_wait_cb cb,
+                                void *data);
 
 /* Cancels a pending wait: its callback runs at once with -ECANCELED.
  * Errors: -EINVAL w NULL; -EALREADY not pending. */
 ASP_API int asp_wait_cancel(asp_wait *w);
 
 /* Blocking wait: runs p's loop until the child exits or timeout_ms
- * passes. On success fills *st (may be NULL).
+ * passes. On success fills *st (may be NULL). A timeout of 0 checks the
+ * child once: an exited child is reaped and reported, never -ETIMEDOUT.
  * Errors: -ETIMEDOUT (the child keeps running); -EINVAL; -EBUSY called
  *         from a callback of the same loop. */
 ASP_API int asp_proc_wait(asp_proc *p, int64_t timeout_ms, asp_status *st);
@@ -576,9 +596,9 @@ typedef void (*asp_stop_cb)(asp_proc *p, int err, const asp_status *st,
                             void *data);
 
 /* Starts a kill escalation (see asp_kill_opts; NULL: the default). The
- * callback runs once the child is reaped, with err 0, or -ECANCELED if p
- * is freed first. If the child has already exited, the callback runs in
- * the next iteration and no signal is sent.
+ * callback (NULL: none, fire and forget) runs once the child is reaped,
+ * with err 0, or -ECANCELED if p is freed first. If the child has already
+ * exited, the callback runs in the next iteration and no signal is sent.
  * Errors: -EINVAL bad option (bad signal, negative grace, GROUP without
  *         leading a group); -EALREADY an escalation is already running. */
 ASP_API int asp_proc_stop_start(asp_proc *p, const asp_kill_opts *kill,
@@ -590,9 +610,17 @@ ASP_API int asp_proc_stop(asp_proc *p, const asp_kill_opts *kill,
                           asp_status *st);
 
 /* Waits up to timeout_ms for the child; if it is still running then,
- * escalates (kill, NULL: default) until it is reaped. Fills *st either way.
- * Returns 0 if the child exited in time, -ETIMEDOUT if it had to be
- * stopped. Other errors as asp_proc_wait / asp_proc_stop. */
+ * escalates (kill, NULL: default) until it is reaped. The callback gets
+ * err 0 if the child exited in time, -ETIMEDOUT if it had to be stopped
+ * (st filled either way), -ECANCELED if p was freed first.
+ * Errors (returned): as asp_proc_wait_start and asp_proc_stop_start. */
+ASP_API int asp_proc_wait_or_stop_start(asp_proc *p, int64_t timeout_ms,
+                                        const asp_kill_opts *kill,
+                                        asp_stop_cb cb, void *data);
+
+/* Blocking form of asp_proc_wait_or_stop_start: returns 0 if the child
+ * exited in time, -ETIMEDOUT if it had to be stopped; fills *st either
+ * way. Other errors as asp_proc_wait / asp_proc_stop. */
 ASP_API int asp_proc_wait_or_stop(asp_proc *p, int64_t timeout_ms,
                                   const asp_kill_opts *kill, asp_status *st);
 
@@ -609,10 +637,11 @@ ASP_API asp_stream *asp_proc_stderr(asp_proc *p);
 /* Reading (stdout, stderr).
  *
  * Each output stream reads its pipe into a buffer whenever the loop runs,
- * even before anyone asks (up to the high-water mark, then it stops
- * polling until the buffer is consumed), so a child is never blocked by a
- * parent that is busy waiting, and everything it wrote stays readable
- * after it exited and was reaped.
+ * even before anyone asks (up to the high-water mark plus one read, then
+ * it stops polling until the buffer is consumed), so a child is never
+ * blocked by a parent that is busy waiting, and everything it wrote stays
+ * readable after it exited and was reaped. At EOF the stream closes its
+ * end of the pipe (what is buffered stays readable).
  *
  * One read request may be pending per stream. Callbacks get
  * (s, err, buf, len, data); buf points into the stream's buffer and is
@@ -629,34 +658,34 @@ typedef void (*asp_read_cb)(asp_stream *s, int err, const char *buf,
 /* Up to n bytes as soon as any are there.
  * Errors (returned): -EINVAL s NULL, n 0 or cb NULL; -EBUSY a request is
  *         pending; -EOPNOTSUPP s is stdin; -EBADF s was closed. */
-ASP_API int asp_stream_read(asp_stream *s, size_t n, asp_read_cb cb,
-                            void *data);
+ASP_API int asp_stream_read_start(asp_stream *s, size_t n, asp_read_cb cb,
+                                  void *data);
 
 /* Exactly n bytes. At an earlier EOF the callback gets err -ENODATA with
  * the partial data (buf, len < n), which is consumed. Errors as read. */
-ASP_API int asp_stream_readexactly(asp_stream *s, size_t n, asp_read_cb cb,
-                                   void *data);
+ASP_API int asp_stream_readexactly_start(asp_stream *s, size_t n,
+                                         asp_read_cb cb, void *data);
 
 /* One line through its '\n' (limit 0: ASP_LINE_LIMIT_DEFAULT); the last
  * line without '\n' at EOF; then EOF. A line longer than limit bytes
  * ('\n' included) gives err -EMSGSIZE with no data consumed:
- * asp_stream_read() can still take every byte. While a line request needs
- * more bytes to decide, the stream reads past its high-water mark (up to
- * limit + one read). Errors as read. */
-ASP_API int asp_stream_readline(asp_stream *s, size_t limit, asp_read_cb cb,
-                                void *data);
+ * asp_stream_read_start() can still take every byte. While a line
+ * request needs more bytes to decide, the stream reads past its
+ * high-water mark (up to limit + one read). Errors as read. */
+ASP_API int asp_stream_readline_start(asp_stream *s, size_t limit,
+                                      asp_read_cb cb, void *data);
 
 /* Through the first occurrence of sep (1 to 16 bytes); at EOF without
  * sep, -ENODATA with the rest (consumed); over limit, -EMSGSIZE and
  * nothing consumed. Errors as readline; -EINVAL sep NULL, empty or longer
  * than 16 bytes. */
-ASP_API int asp_stream_readuntil(asp_stream *s, const void *sep,
-                                 size_t seplen, size_t limit, asp_read_cb cb,
-                                 void *data);
+ASP_API int asp_stream_readuntil_start(asp_stream *s, const void *sep,
+                                       size_t seplen, size_t limit,
+                                       asp_read_cb cb, void *data);
 
-/* Continuous reading: cb runs for every line (asp_stream_on_lines) or every
- * chunk of at most max bytes (asp_stream_on_chunks; max 0: any size) until
- * EOF, which is delivered once (len 0). An over-long line delivers
+/* Continuous reading: cb runs for every line (asp_stream_on_lines) or
+ * every chunk of at most max bytes (asp_stream_on_chunks; max 0: any size)
+ * until EOF, which is delivered once (len 0). An over-long line delivers
  * -EMSGSIZE and stops the continuous mode (nothing is lost). Several
  * streams may read continuously at once; none stalls another.
  * asp_stream_read_cancel() ends the mode. Errors as readline. */
@@ -690,17 +719,18 @@ ASP_API int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
  * freeing the process ends forwarding with -ECANCELED and len the bytes
  * forwarded. asp_stream_read_cancel() ends it without a callback (the
  * duplicate is closed then).
- * Errors (returned): as asp_stream_read; -EBADF fd is not open for
+ * Errors (returned): as asp_stream_read_start; -EBADF fd is not open for
  * writing; -EMFILE no fd left for the duplicate. */
-ASP_API int asp_stream_forward(asp_stream *s, int fd, asp_read_cb cb,
-                               void *data);
+ASP_API int asp_stream_forward_start(asp_stream *s, int fd, asp_read_cb cb,
+                                     void *data);
 
 /* Cancels the pending request or continuous mode without a callback.
  * Buffered data stays. Errors: -EINVAL s NULL; -EALREADY none pending. */
 ASP_API int asp_stream_read_cancel(asp_stream *s);
 
-/* Pauses delivery to a continuous reader (the stream keeps buffering up to
- * its high-water mark); resume continues where it stopped.
+/* Pauses delivery to a continuous reader (the stream keeps buffering up
+ * to its high-water mark plus one read); resume continues where it
+ * stopped.
  * Errors: -EINVAL s is NULL; -EALREADY no continuous reader is running
  *         (pause) or the stream is not paused (resume). */
 ASP_API int asp_stream_pause(asp_stream *s);
@@ -716,20 +746,24 @@ ASP_API int asp_stream_eof(const asp_stream *s);
 ASP_API int asp_stream_cut(const asp_stream *s);
 
 /* Blocking reads: run the loop until done. Return the byte count (0 at
- * EOF) or a negative errno, as the async forms; -EBUSY from a callback.
- * readline_sync: cap is the limit; the line is not NUL-terminated.
- * readexactly_sync: on -ENODATA, *got (if not NULL) holds the partial
- * count copied to buf. read_all_sync: reads to EOF into a new buffer
+ * EOF) or a negative errno, as the _start forms; -EBUSY from a callback.
+ * readline: cap is the limit; the line is not NUL-terminated.
+ * readuntil: through sep, at most cap bytes; -ENODATA at EOF without sep
+ * (*got, if not NULL, then holds the count copied to buf).
+ * readexactly: on -ENODATA, *got (if not NULL) holds the partial count
+ * copied to buf. read_all: reads to EOF into a new buffer
  * (NUL-terminated, free with asp_free) and returns its length. */
-ASP_API ssize_t asp_stream_read_sync(asp_stream *s, void *buf, size_t n);
-ASP_API ssize_t asp_stream_readline_sync(asp_stream *s, char *buf,
-                                         size_t cap);
-ASP_API ssize_t asp_stream_readexactly_sync(asp_stream *s, void *buf,
-                                            size_t n, size_t *got);
-ASP_API ssize_t asp_stream_read_all_sync(asp_stream *s, char **buf);
+ASP_API ssize_t asp_stream_read(asp_stream *s, void *buf, size_t n);
+ASP_API ssize_t asp_stream_readline(asp_stream *s, char *buf, size_t cap);
+ASP_API ssize_t asp_stream_readuntil(asp_stream *s, const void *sep,
+                                     size_t seplen, char *buf, size_t cap,
+                                     size_t *got);
+ASP_API ssize_t asp_stream_readexactly(asp_stream *s, void *buf, size_t n,
+                                       size_t *got);
+ASP_API ssize_t asp_stream_read_all(asp_stream *s, char **buf);
 /* Blocking forward: returns the bytes forwarded at EOF, or the negative
- * errno of the forward or of asp_stream_forward. */
-ASP_API ssize_t asp_stream_forward_sync(asp_stream *s, int fd);
+ * errno of the forward or of asp_stream_forward_start. */
+ASP_API ssize_t asp_stream_forward(asp_stream *s, int fd);
 
 /* Writing (stdin).
  *
@@ -748,10 +782,11 @@ typedef void (*asp_drain_cb)(asp_stream *s, int err, void *data);
 /* cb runs once every queued byte is in the pipe (err 0), or with -EPIPE
  * if the child stopped reading. Errors as write; -EBUSY a drain is
  * pending. */
-ASP_API int asp_stream_drain(asp_stream *s, asp_drain_cb cb, void *data);
+ASP_API int asp_stream_drain_start(asp_stream *s, asp_drain_cb cb,
+                                   void *data);
 
-/* Blocking drain. Returns 0, -EPIPE, or as asp_stream_drain. */
-ASP_API int asp_stream_drain_sync(asp_stream *s);
+/* Blocking drain. Returns 0, -EPIPE, or as asp_stream_drain_start. */
+ASP_API int asp_stream_drain(asp_stream *s);
 
 /* Closes a stream. For stdin: the child sees EOF (queued bytes are
  * dropped; drain first to keep them). For outputs: the pipe is closed and
@@ -789,8 +824,8 @@ ASP_API void asp_result_free(asp_result *r);
 #define ASP_COMM_ESCALATE 0x1u /* on timeout, run the kill escalation */
 
 typedef struct asp_comm_opts {
-    const void *input; /* written to stdin, then stdin is closed; must stay
-                          valid until communicate completes */
+    const void *input;  /* written to stdin, then stdin is closed; must
+                           stay valid until communicate completes */
     size_t input_len;
     int64_t timeout_ms; /* 0 or ASP_FOREVER: none */
     unsigned flags;     /* ASP_COMM_* */
@@ -799,17 +834,20 @@ typedef struct asp_comm_opts {
                            rest is read and discarded (ASP_RESULT_CAPPED) */
 } asp_comm_opts;
 
-typedef void (*asp_comm_cb)(asp_proc *p, int err, asp_result *r, void *data);
+typedef void (*asp_comm_cb)(asp_proc *p, int err, asp_result *r,
+                            void *data);
 
 /* Feeds the input (stdin is closed at once when there is none), closes
  * stdin, reads stdout and stderr to EOF together, and waits for the exit;
  * no deadlock for any sizes. At completion stdin is closed in every case
  * (after a timeout the unwritten input is dropped), so the input buffer
- * is no longer referenced. err -ENOMEM: memory ran out while capturing;
- * the result holds what was kept, the rest was read and discarded. Data already buffered in the streams is part
- * of the result. On timeout the result has ASP_RESULT_TIMEOUT and all the
- * output so far; with ASP_COMM_ESCALATE the child is then stopped and
- * reaped before the callback. The callback owns *r (asp_result_free).
+ * is no longer referenced, and each output pipe was closed at its EOF.
+ * err -ENOMEM: memory ran out while capturing; the result holds what was
+ * kept, the rest was read and discarded. Data already buffered in the
+ * streams is part of the result. On timeout the result has
+ * ASP_RESULT_TIMEOUT and all the output so far; with ASP_COMM_ESCALATE
+ * the child is then stopped and reaped before the callback. The callback
+ * owns *r (asp_result_free).
  * err: 0, -ETIMEDOUT, -ECANCELED (p freed), -ENOMEM.
  * Errors (returned): -EINVAL bad options or input without a piped stdin;
  *         -EBUSY a read or drain is pending on one of p's streams or a
@@ -817,15 +855,24 @@ typedef void (*asp_comm_cb)(asp_proc *p, int err, asp_result *r, void *data);
 ASP_API int asp_communicate_start(asp_proc *p, const asp_comm_opts *opts,
                                   asp_comm_cb cb, void *data);
 
-/* Blocking communicate. Fills *r (free with asp_result_free) and returns 0
- * or -ETIMEDOUT (r still filled); other errors as asp_communicate_start,
- * and then r is left empty. */
+/* Blocking communicate. Fills *r (free with asp_result_free) and returns
+ * 0 or -ETIMEDOUT (r still filled); other errors as
+ * asp_communicate_start, and then r is left empty. */
 ASP_API int asp_communicate(asp_proc *p, const asp_comm_opts *opts,
                             asp_result *r);
 
-/* subprocess.run in one call: spawns argv with spawn (NULL: stdin from
- * /dev/null, stdout and stderr piped — a stdin pipe is added when
- * comm->input is set), communicates with comm, and frees the process.
+/* subprocess.run, asynchronously: spawns argv with spawn (NULL: stdin
+ * from /dev/null, stdout and stderr piped -- a stdin pipe is added when
+ * comm->input is set), communicates with comm (always with
+ * ASP_COMM_ESCALATE: run never leaves a child behind), calls cb, and
+ * frees the process when cb returns (p is valid during cb only).
+ * Errors (returned): a spawn error, or as asp_communicate_start. */
+ASP_API int asp_run_start(asp_loop *loop, const char *const argv[],
+                          const asp_spawn_opts *spawn,
+                          const asp_comm_opts *comm, asp_comm_cb cb,
+                          void *data);
+
+/* subprocess.run in one call: asp_run_start on loop, run until done.
  * loop NULL: a private loop is used for the call.
  * Returns as asp_communicate, or a spawn error (r left empty). */
 ASP_API int asp_run(asp_loop *loop, const char *const argv[],

@@ -213,7 +213,7 @@ asp_spawn_opts asp_t_piped(int out, int err, int in)
 char *asp_t_read_all(asp_stream *s, size_t *len)
 {
     char *buf = NULL;
-    ssize_t n = asp_stream_read_all_sync(s, &buf);
+    ssize_t n = asp_stream_read_all(s, &buf);
     ck_assert_msg(n >= 0, "read_all: %s", asp_strerror((int)n));
     if (len)
         *len = (size_t)n;

@@ -194,7 +194,7 @@ START_TEST(comm_includes_data_read_ahead)
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "first\nsecond\nthird\n");
     char buf[64];
-    ck_assert_int_eq(asp_stream_readline_sync(asp_proc_stdout(p), buf, sizeof buf), 6);
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, sizeof buf), 6);
     asp_result r;
     ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
     ck_assert_str_eq(r.out, "second\nthird\n");
@@ -289,7 +289,7 @@ START_TEST(comm_async_and_cancel_by_free)
     memset(&a, 0, sizeof a);
     ck_assert_int_eq(asp_communicate_start(p, NULL, comm_cb, &a), 0);
     ck_assert_int_eq(asp_communicate_start(p, NULL, comm_cb, &a), -EBUSY);
-    ck_assert_int_eq(asp_stream_read(asp_proc_stdout(p), 1, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(asp_proc_stdout(p), 1, NULL, NULL), -EINVAL);
     ck_assert_int_eq(a.calls, 0);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     ck_assert_int_eq(a.calls, 1);

@@ -76,7 +76,7 @@ static void to_file(size_t n, int socketpair_transport)
     snprintf(num, sizeof num, "%zu", n);
     asp_proc *p = ASP_T_SPAWN(loop, &o, "out", num);
     int fd = temp_fd();
-    ck_assert_int_eq(asp_stream_forward_sync(asp_proc_stdout(p), fd), (ssize_t)n);
+    ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(p), fd), (ssize_t)n);
     ck_assert(asp_stream_eof(asp_proc_stdout(p)));
     size_t len;
     char *got = file_contents(fd, &len);
@@ -112,7 +112,7 @@ START_TEST(forward_buffered_bytes_first)
         asp_loop_run(loop, ASP_RUN_ONCE);
     ck_assert_uint_eq(asp_stream_buffered(s), 5);
     int fd = temp_fd();
-    ck_assert_int_eq(asp_stream_forward_sync(s, fd), 100005);
+    ck_assert_int_eq(asp_stream_forward(s, fd), 100005);
     ck_assert_uint_eq(asp_stream_buffered(s), 0);
     size_t len;
     char *got = file_contents(fd, &len);
@@ -139,9 +139,10 @@ typedef struct slow {
     size_t total;
 } slow;
 
-static void slow_tick(asp_timer *t)
+static void slow_tick(asp_timer *t, void *data)
 {
-    slow *c = t->data;
+    (void)t;
+    slow *c = data;
     static char buf[16384];
     c->ticks++;
     ssize_t r = read(c->rfd, buf, sizeof buf);
@@ -174,10 +175,11 @@ typedef struct starter {
     int fd;
 } starter;
 
-static void start_forward_cb(asp_timer *t)
+static void start_forward_cb(asp_timer *t, void *data)
 {
-    starter *st = t->data;
-    ck_assert_int_eq(asp_stream_forward(st->c->s, st->fd, slow_done, st->c), 0);
+    (void)t;
+    starter *st = data;
+    ck_assert_int_eq(asp_stream_forward_start(st->c->s, st->fd, slow_done, st->c), 0);
     close(st->fd); /* the stream has its own duplicate */
 }
 
@@ -309,7 +311,7 @@ START_TEST(forward_into_another_childs_stdin)
     close(fds[0]);
     asp_spawn_opts oa = asp_t_piped(1, 0, 0);
     asp_proc *a = ASP_T_SPAWN(loop, &oa, "out", "5000000");
-    ck_assert_int_eq(asp_stream_forward_sync(asp_proc_stdout(a), fds[1]), 5000000);
+    ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(a), fds[1]), 5000000);
     close(fds[1]); /* B sees EOF */
     char *out = asp_t_read_all(asp_proc_stdout(b), NULL);
     ck_assert_str_eq(out, "5000000\n");
@@ -335,7 +337,7 @@ START_TEST(forward_epipe_without_sigpipe)
         int fds[2];
         ck_assert_int_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
         close(fds[0]); /* nobody will read */
-        ck_assert_int_eq(asp_stream_forward_sync(asp_proc_stdout(p), fds[1]), -EPIPE);
+        ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(p), fds[1]), -EPIPE);
         close(fds[1]);
         asp_t_sigpipe_untouched();
         /* The rest is still the stream's: read it all. */
@@ -406,7 +408,7 @@ START_TEST(forward_reader_leaves_midway)
                     .limit = 1 + ((size_t)i * 7919u * 13u) % 4000000u};
         pthread_t th;
         ck_assert_int_eq(pthread_create(&th, NULL, leaver_main, &l), 0);
-        ssize_t n = asp_stream_forward_sync(asp_proc_stdout(p), fds[1]);
+        ssize_t n = asp_stream_forward(asp_proc_stdout(p), fds[1]);
         close(fds[1]);
         pthread_join(th, NULL);
         ck_assert_int_eq(n, -EPIPE);
@@ -432,7 +434,7 @@ START_TEST(forward_cancel_keeps_the_data)
     asp_stream *s = asp_proc_stdout(p);
     int fd = temp_fd();
     int fds0 = asp_t_fd_count();
-    ck_assert_int_eq(asp_stream_forward(s, fd, never_cb, NULL), 0);
+    ck_assert_int_eq(asp_stream_forward_start(s, fd, never_cb, NULL), 0);
     ck_assert_int_eq(asp_t_fd_count(), fds0 + 1); /* the duplicate */
     ck_assert_int_eq(asp_stream_read_cancel(s), 0);
     ck_assert_int_eq(asp_t_fd_count(), fds0);
@@ -453,7 +455,7 @@ START_TEST(forward_free_cancels)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "x", "sleep", "5000");
     int fd = temp_fd();
     ended e = {0};
-    ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(p), fd, ended_cb, &e), 0);
+    ck_assert_int_eq(asp_stream_forward_start(asp_proc_stdout(p), fd, ended_cb, &e), 0);
     asp_loop_run(loop, ASP_RUN_NOWAIT);
     ck_assert_int_eq(asp_proc_free(p, ASP_FREE_KILL), 0);
     ck_assert_int_eq(e.calls, 1);
@@ -472,7 +474,7 @@ START_TEST(forward_eof_grace_cut)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "before", "grandchild", "4000", "exit", "0");
     int fd = temp_fd();
     double t0 = asp_t_now_ms();
-    ck_assert_int_eq(asp_stream_forward_sync(asp_proc_stdout(p), fd), 6);
+    ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(p), fd), 6);
     ck_assert(asp_stream_cut(asp_proc_stdout(p)));
     ck_assert_msg(asp_t_now_ms() - t0 < 3000, "waited for the grandchild");
     size_t len;
@@ -494,20 +496,20 @@ START_TEST(forward_misuse)
     int fds0 = asp_t_fd_count();
     int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int wo = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    ck_assert_int_eq(asp_stream_forward(NULL, wo, ended_cb, NULL), -EINVAL);
-    ck_assert_int_eq(asp_stream_forward(s, wo, NULL, NULL), -EINVAL);
-    ck_assert_int_eq(asp_stream_forward(s, -1, ended_cb, NULL), -EBADF);
-    ck_assert_int_eq(asp_stream_forward(s, 1000000, ended_cb, NULL), -EBADF);
-    ck_assert_int_eq(asp_stream_forward(s, ro, ended_cb, NULL), -EBADF);
-    ck_assert_int_eq(asp_stream_forward(asp_proc_stdin(p), wo, ended_cb, NULL),
+    ck_assert_int_eq(asp_stream_forward_start(NULL, wo, ended_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_forward_start(s, wo, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_forward_start(s, -1, ended_cb, NULL), -EBADF);
+    ck_assert_int_eq(asp_stream_forward_start(s, 1000000, ended_cb, NULL), -EBADF);
+    ck_assert_int_eq(asp_stream_forward_start(s, ro, ended_cb, NULL), -EBADF);
+    ck_assert_int_eq(asp_stream_forward_start(asp_proc_stdin(p), wo, ended_cb, NULL),
                      -EOPNOTSUPP);
-    ck_assert_int_eq(asp_stream_read(s, 10, ended_cb, NULL), 0);
-    ck_assert_int_eq(asp_stream_forward(s, wo, ended_cb, NULL), -EBUSY);
+    ck_assert_int_eq(asp_stream_read_start(s, 10, ended_cb, NULL), 0);
+    ck_assert_int_eq(asp_stream_forward_start(s, wo, ended_cb, NULL), -EBUSY);
     ck_assert_int_eq(asp_stream_read_cancel(s), 0);
     ck_assert_int_eq(asp_t_fd_count(), fds0 + 2); /* nothing but ro, wo */
     ck_assert_int_eq(asp_stream_close(s), 0);
-    ck_assert_int_eq(asp_stream_forward(s, wo, ended_cb, NULL), -EBADF);
-    ck_assert_int_eq(asp_stream_forward_sync(s, wo), -EBADF);
+    ck_assert_int_eq(asp_stream_forward_start(s, wo, ended_cb, NULL), -EBADF);
+    ck_assert_int_eq(asp_stream_forward(s, wo), -EBADF);
     close(ro);
     close(wo);
     asp_stream_close(asp_proc_stdin(p));

@@ -22,12 +22,12 @@ typedef struct {
 } rd_ctx;
 
 /* Reads what is there and remembers the events. */
-static void read_cb(asp_io *w, int events)
+static void read_cb(asp_io *w, int events, void *data)
 {
-    rd_ctx *c = w->data;
+    rd_ctx *c = data;
     c->calls++;
     c->last_events = events;
-    c->got = read(w->fd_, c->buf, sizeof c->buf);
+    c->got = read(asp_io_fd(w), c->buf, sizeof c->buf);
     if (c->stop_on_call && c->calls >= c->stop_on_call)
         asp_io_stop(w);
 }
@@ -125,9 +125,9 @@ typedef struct {
 } wr_ctx;
 
 /* Stops at the first writability. */
-static void writable_cb(asp_io *w, int events)
+static void writable_cb(asp_io *w, int events, void *data)
 {
-    wr_ctx *c = w->data;
+    wr_ctx *c = data;
     c->calls++;
     c->events = events;
     asp_io_stop(w);
@@ -163,12 +163,13 @@ typedef struct {
     int reopen;
     asp_io c;
     int c_calls;
+    asp_loop *loop;
 } two_ctx;
 
 /* Counts calls on the replacement watcher. */
-static void c_cb(asp_io *w, int events)
+static void c_cb(asp_io *w, int events, void *data)
 {
-    two_ctx *t = w->data;
+    two_ctx *t = data;
     (void)events;
     t->c_calls++;
     asp_io_stop(w);
@@ -176,9 +177,9 @@ static void c_cb(asp_io *w, int events)
 
 /* Whichever of a/b fires first stops (and closes) the other; with reopen,
  * a new pipe takes the closed number and gets a watcher at once. */
-static void first_cb(asp_io *w, int events)
+static void first_cb(asp_io *w, int events, void *data)
 {
-    two_ctx *t = w->data;
+    two_ctx *t = data;
     (void)events;
     asp_io *other = (w == &t->a) ? &t->b : &t->a;
     int *op = (w == &t->a) ? t->pb : t->pa;
@@ -203,7 +204,7 @@ static void first_cb(asp_io *w, int events)
             close(np[0]);
             np[0] = old;
         }
-        asp_io_init(w->loop_, &t->c, np[0], c_cb, t);
+        asp_io_init(t->loop, &t->c, np[0], c_cb, t);
         asp_io_start(&t->c, ASP_READ);
         op[0] = np[0];
         op[1] = np[1];
@@ -216,7 +217,7 @@ static void first_cb(asp_io *w, int events)
 static void stop_other_case(int reopen)
 {
     asp_loop *loop = asp_t_loop();
-    two_ctx t = {.reopen = reopen};
+    two_ctx t = {.reopen = reopen, .loop = loop};
     ck_assert_int_eq(pipe2(t.pa, O_CLOEXEC | O_NONBLOCK), 0);
     ck_assert_int_eq(pipe2(t.pb, O_CLOEXEC | O_NONBLOCK), 0);
     asp_io_init(loop, &t.a, t.pa[0], first_cb, &t);

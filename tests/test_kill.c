@@ -20,7 +20,7 @@ START_TEST(kill_escalates_past_ignored_term)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "ready", "sleep", "10000");
     /* Wait until SIGTERM is really ignored. */
     char buf[8];
-    ck_assert_int_eq(asp_stream_readexactly_sync(asp_proc_stdout(p), buf, 5, NULL), 5);
+    ck_assert_int_eq(asp_stream_readexactly(asp_proc_stdout(p), buf, 5, NULL), 5);
     asp_kill_opts k = {{{SIGTERM, 200}, {SIGKILL, 0}}, 0};
     asp_status st;
     double t0 = asp_t_now_ms();
@@ -56,7 +56,7 @@ START_TEST(kill_custom_steps_and_implicit_kill)
     /* SIGUSR1 first (kills it: default action). */
     asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "r", "sleep", "10000");
     char c;
-    asp_stream_readexactly_sync(asp_proc_stdout(p), &c, 1, NULL);
+    asp_stream_readexactly(asp_proc_stdout(p), &c, 1, NULL);
     asp_kill_opts k = {{{SIGTERM, 50}, {SIGUSR1, 500}}, 0};
     asp_status st;
     ck_assert_int_eq(asp_proc_stop(p, &k, &st), 0);
@@ -64,7 +64,7 @@ START_TEST(kill_custom_steps_and_implicit_kill)
     asp_t_free(p);
     /* Steps that all fail: the appended SIGKILL ends it. */
     p = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "r", "sleep", "10000");
-    asp_stream_readexactly_sync(asp_proc_stdout(p), &c, 1, NULL);
+    asp_stream_readexactly(asp_proc_stdout(p), &c, 1, NULL);
     asp_kill_opts k2 = {{{SIGTERM, 50}, {SIGTERM, 50}}, 0};
     ck_assert_int_eq(asp_proc_stop(p, &k2, &st), 0);
     ck_assert_int_eq(st.signal, SIGKILL);
@@ -83,7 +83,7 @@ START_TEST(kill_group_reaches_grandchild)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "grandchild", "20000",
                               "raise", "0", "say", "r", "sleep", "10000");
     char c;
-    ck_assert_int_eq(asp_stream_readexactly_sync(asp_proc_stdout(p), &c, 1, NULL), 1);
+    ck_assert_int_eq(asp_stream_readexactly(asp_proc_stdout(p), &c, 1, NULL), 1);
     pid_t pgid = asp_proc_pid(p);
     asp_kill_opts k = {{{SIGTERM, 300}, {SIGKILL, 0}}, ASP_KILL_GROUP};
     asp_status st;
@@ -114,7 +114,7 @@ START_TEST(kill_group_continues_after_leader_exits)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "grandchild", "20000",
                               "say", "r", "sleep", "10000");
     char c;
-    asp_stream_readexactly_sync(asp_proc_stdout(p), &c, 1, NULL);
+    asp_stream_readexactly(asp_proc_stdout(p), &c, 1, NULL);
     /* Make the leader obedient again: it ignores TERM after the action,
      * so use SIGINT (default: terminate) as the first step instead. */
     pid_t pgid = asp_proc_pid(p);
@@ -199,7 +199,7 @@ START_TEST(kill_bad_options_and_already)
     ck_assert_int_eq(asp_proc_stop_start(p, &k3, unused_stop_cb, NULL), -EINVAL);
     asp_kill_opts k4 = {{{SIGTERM, 10}}, 0x40};
     ck_assert_int_eq(asp_proc_stop_start(p, &k4, unused_stop_cb, NULL), -EINVAL);
-    ck_assert_int_eq(asp_proc_stop_start(p, NULL, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_proc_stop_start(NULL, NULL, NULL, NULL), -EINVAL);
     stop_res r = {0};
     ck_assert_int_eq(asp_proc_stop_start(p, NULL, record_stop_cb, &r), 0);
     ck_assert_int_eq(asp_proc_stop_start(p, NULL, record_stop_cb, &r), -EALREADY);
@@ -219,6 +219,38 @@ START_TEST(kill_bad_options_and_already)
 }
 END_TEST
 
+/* Stopping many children on Ctrl-C: no callback needed (fire and
+ * forget); each is still reaped, and the loop runs until they are. */
+START_TEST(kill_without_callback)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_proc *p[8];
+    asp_spawn_opts o = asp_t_piped(1, 0, 0);
+    for (int i = 0; i < 8; i++) {
+        /* Odd ones ignore SIGTERM; "r" says the disposition is set. */
+        if (i % 2)
+            p[i] = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "r", "sleep",
+                               "10000");
+        else
+            p[i] = ASP_T_SPAWN(loop, &o, "say", "r", "sleep", "10000");
+        char c;
+        ck_assert_int_eq(asp_stream_read(asp_proc_stdout(p[i]), &c, 1), 1);
+    }
+    asp_kill_opts k = {{{SIGTERM, 50}}, 0};
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(asp_proc_stop_start(p[i], &k, NULL, NULL), 0);
+    ck_assert_int_eq(asp_loop_run(loop, ASP_RUN_DEFAULT), 0);
+    for (int i = 0; i < 8; i++) {
+        asp_status st;
+        asp_proc_status(p[i], &st);
+        ck_assert_int_eq(st.kind, ASP_EXIT_SIGNAL);
+        ck_assert_int_eq(st.signal, (i % 2 ? SIGKILL : SIGTERM));
+        asp_t_free(p[i]);
+    }
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 /* The kill suite. */
 Suite *suite_kill(void)
 {
@@ -232,6 +264,7 @@ Suite *suite_kill(void)
     tcase_add_test(tc, kill_already_exited_child);
     tcase_add_test(tc, kill_wait_or_stop);
     tcase_add_test(tc, kill_bad_options_and_already);
+    tcase_add_test(tc, kill_without_callback);
     suite_add_tcase(s, tc);
     return s;
 }

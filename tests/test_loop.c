@@ -56,9 +56,10 @@ typedef struct {
 } nest_ctx;
 
 /* Tries to run the loop from inside its own callback. */
-static void nest_cb(asp_timer *t)
+static void nest_cb(asp_timer *t, void *data)
 {
-    nest_ctx *c = t->data;
+    (void)t;
+    nest_ctx *c = data;
     c->nested_result = asp_loop_run(c->loop, ASP_RUN_NOWAIT);
 }
 
@@ -81,9 +82,10 @@ typedef struct {
 } stop_ctx;
 
 /* Stops the loop from a repeating timer. */
-static void stop_cb(asp_timer *t)
+static void stop_cb(asp_timer *t, void *data)
 {
-    stop_ctx *c = t->data;
+    (void)t;
+    stop_ctx *c = data;
     c->count++;
     asp_loop_stop(c->loop);
 }
@@ -142,8 +144,9 @@ static void *waker(void *arg)
 }
 
 /* Fails the test if the wakeup never comes. */
-static void guard_cb(asp_timer *t)
+static void guard_cb(asp_timer *t, void *data)
 {
+    (void)data;
     (void)t;
     ck_abort_msg("wakeup did not arrive");
 }
@@ -180,19 +183,20 @@ typedef struct {
 } emb_ctx;
 
 /* Reads one byte per call. */
-static void emb_read(asp_io *w, int ev)
+static void emb_read(asp_io *w, int ev, void *data)
 {
-    emb_ctx *c = w->data;
+    emb_ctx *c = data;
     char b;
     (void)ev;
-    if (read(w->fd_, &b, 1) == 1)
+    if (read(asp_io_fd(w), &b, 1) == 1)
         c->reads++;
 }
 
 /* Counts timer runs. */
-static void emb_timer(asp_timer *t)
+static void emb_timer(asp_timer *t, void *data)
 {
-    emb_ctx *c = t->data;
+    (void)t;
+    emb_ctx *c = data;
     c->timers++;
 }
 

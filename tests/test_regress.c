@@ -64,8 +64,9 @@ static void *waker(void *arg)
 }
 
 /* Keeps the loop polling. */
-static void idle_cb(asp_timer *t)
+static void idle_cb(asp_timer *t, void *data)
 {
+    (void)data;
     (void)t;
 }
 
@@ -207,13 +208,14 @@ typedef struct {
 } rewait_ctx;
 
 /* Starts the same wait again, on the exited child. */
-static void rewait_cb(asp_wait *w, int err, const asp_status *st)
+static void rewait_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
-    rewait_ctx *c = w->data;
+    rewait_ctx *c = data;
+    (void)w;
     (void)st;
     ck_assert_int_eq(err, 0);
     if (++c->calls < 3)
-        ck_assert_int_eq(asp_wait_start(&c->w, c->p, ASP_FOREVER, rewait_cb, c), 0);
+        ck_assert_int_eq(asp_proc_wait_start(&c->w, c->p, ASP_FOREVER, rewait_cb, c), 0);
 }
 
 START_TEST(regress_wait_restarted_in_callback_completes_next_iteration)
@@ -222,7 +224,7 @@ START_TEST(regress_wait_restarted_in_callback_completes_next_iteration)
     rewait_ctx c;
     memset(&c, 0, sizeof c);
     c.p = ASP_T_SPAWN(loop, NULL, "sleep", "50");
-    asp_wait_start(&c.w, c.p, ASP_FOREVER, rewait_cb, &c);
+    asp_proc_wait_start(&c.w, c.p, ASP_FOREVER, rewait_cb, &c);
     while (c.calls == 0)
         asp_loop_run(loop, ASP_RUN_ONCE);
     ck_assert_int_eq(c.calls, 1);
@@ -244,9 +246,10 @@ typedef struct {
 } nested_ctx;
 
 /* Tries to free the process again while it is being freed. */
-static void nested_free_cb(asp_wait *w, int err, const asp_status *st)
+static void nested_free_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
-    nested_ctx *c = w->data;
+    (void)w;
+    nested_ctx *c = data;
     (void)st;
     ck_assert_int_eq(err, -ECANCELED);
     c->nested = asp_proc_free(c->p, ASP_FREE_KILL);
@@ -258,7 +261,7 @@ START_TEST(regress_free_from_cancel_callback_refused)
     nested_ctx c;
     memset(&c, 0, sizeof c);
     c.p = ASP_T_SPAWN(loop, NULL, "sleep", "5000");
-    asp_wait_start(&c.w, c.p, ASP_FOREVER, nested_free_cb, &c);
+    asp_proc_wait_start(&c.w, c.p, ASP_FOREVER, nested_free_cb, &c);
     ck_assert_int_eq(asp_proc_free(c.p, ASP_FREE_KILL), 0);
     ck_assert_int_eq(c.nested, -EINVAL);
     ck_assert(!asp_loop_alive(loop));
@@ -359,9 +362,10 @@ END_TEST
 /* ---- a blocking helper after asp_loop_stop ---- */
 
 /* Asks the loop to stop while a blocking wait runs. */
-static void stop_cb(asp_timer *t)
+static void stop_cb(asp_timer *t, void *data)
 {
-    asp_loop_stop(t->data);
+    (void)t;
+    asp_loop_stop(data);
 }
 
 START_TEST(regress_blocking_wait_ignores_stop_without_spinning)
@@ -444,13 +448,13 @@ START_TEST(regress_last_line_of_exactly_the_limit)
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "abcd");
     char buf[16];
-    ck_assert_int_eq(asp_stream_readline_sync(asp_proc_stdout(p), buf, 4), 4);
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, 4), 4);
     ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
     asp_t_wait(p);
     asp_t_free(p);
     /* One byte more is over. */
     p = ASP_T_SPAWN(loop, &o, "say", "abcde");
-    ck_assert_int_eq(asp_stream_readline_sync(asp_proc_stdout(p), buf, 4), -EMSGSIZE);
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, 4), -EMSGSIZE);
     asp_t_wait(p);
     asp_t_free(p);
     asp_t_loop_free(loop);
@@ -491,7 +495,7 @@ START_TEST(regress_documented_bad_input)
     o.stdio[1].mode = ASP_STDIO_PIPE;
     p = ASP_T_SPAWN(loop, &o, "say", "x");
     asp_stream *s = asp_proc_stdout(p);
-    ck_assert_int_eq(asp_stream_readuntil(s, "0123456789abcdefg", 17, 0, unused_read_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_readuntil_start(s, "0123456789abcdefg", 17, 0, unused_read_cb, NULL), -EINVAL);
     asp_comm_opts c = {0};
     c.timeout_ms = ASP_FOREVER; /* means "none" */
     asp_result r;

@@ -402,7 +402,7 @@ START_TEST(spawn_with_parent_stdio_closed)
     const char *argv[] = {asp_t_child_path(), "stdin-closed", "esay", "E", NULL};
     int sr = r == 0 ? asp_spawn(loop, &p, argv, &o) : r;
     char *out = NULL;
-    ssize_t n = sr == 0 ? asp_stream_read_all_sync(asp_proc_stdout(p), &out) : -1;
+    ssize_t n = sr == 0 ? asp_stream_read_all(asp_proc_stdout(p), &out) : -1;
     asp_status st = {0};
     int wr = sr == 0 ? asp_proc_wait(p, ASP_FOREVER, &st) : -1;
     if (sr == 0)

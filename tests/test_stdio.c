@@ -74,7 +74,7 @@ START_TEST(stdio_devnull)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "exit", "0");
     ck_assert_ptr_null(asp_proc_stderr(p));
     ck_assert_ptr_null(asp_proc_stdin(p));
-    ck_assert_int_eq(asp_stream_read(asp_proc_stderr(p), 1, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(asp_proc_stderr(p), 1, NULL, NULL), -EINVAL);
     asp_t_wait(p);
     asp_t_free(p);
     asp_t_loop_free(loop);

@@ -24,7 +24,7 @@ static asp_proc *spawn_out(asp_loop *loop, const char *const *acts)
 static const char *line(asp_stream *s, size_t limit, ssize_t *res)
 {
     static char buf[1 << 17];
-    ssize_t n = asp_stream_readline_sync(s, buf, limit ? limit : 65536);
+    ssize_t n = asp_stream_readline(s, buf, limit ? limit : 65536);
     if (res)
         *res = n;
     buf[n > 0 ? n : 0] = 0;
@@ -68,7 +68,7 @@ START_TEST(stream_empty_output)
     line(asp_proc_stdout(p), 0, &n);
     ck_assert_int_eq(n, 0);
     char b[4];
-    ck_assert_int_eq(asp_stream_read_sync(asp_proc_stderr(p), b, 4), 0);
+    ck_assert_int_eq(asp_stream_read(asp_proc_stderr(p), b, 4), 0);
     finish(loop, p);
 }
 END_TEST
@@ -92,7 +92,7 @@ START_TEST(stream_limit_exact_and_over_loses_nothing)
     char buf[200];
     size_t got = 0;
     while (got < 100) {
-        ssize_t r = asp_stream_read_sync(s, buf + got, 30);
+        ssize_t r = asp_stream_read(s, buf + got, 30);
         ck_assert_int_gt(r, 0);
         ck_assert_int_le(r, 30);
         got += (size_t)r;
@@ -115,7 +115,7 @@ START_TEST(stream_long_line_over_default_limit)
     ck_assert_int_eq(n, -EMSGSIZE);
     /* A larger limit takes it whole (the last line at EOF). */
     static char big[250000];
-    n = asp_stream_readline_sync(s, big, sizeof big);
+    n = asp_stream_readline(s, big, sizeof big);
     ck_assert_int_eq(n, 200000);
     for (int i = 0; i < 200000; i++)
         ck_assert_int_eq(big[i], 'a' + i % 26);
@@ -132,7 +132,7 @@ START_TEST(stream_read_n_sizes)
     static char all[100000];
     size_t got = 0;
     for (int k = 0; got < sizeof all; k = (k + 1) % 7) {
-        ssize_t r = asp_stream_read_sync(s, all + got, sizes[k]);
+        ssize_t r = asp_stream_read(s, all + got, sizes[k]);
         ck_assert_int_gt(r, 0);
         ck_assert_int_le((size_t)r, sizes[k]);
         got += (size_t)r;
@@ -140,7 +140,7 @@ START_TEST(stream_read_n_sizes)
     for (size_t i = 0; i < sizeof all; i++)
         ck_assert_int_eq(all[i], 'a' + (int)(i % 26));
     char b;
-    ck_assert_int_eq(asp_stream_read_sync(s, &b, 1), 0);
+    ck_assert_int_eq(asp_stream_read(s, &b, 1), 0);
     finish(loop, p);
 }
 END_TEST
@@ -152,13 +152,13 @@ START_TEST(stream_readexactly_and_early_eof)
     asp_stream *s = asp_proc_stdout(p);
     char buf[64];
     size_t got = 99;
-    ck_assert_int_eq(asp_stream_readexactly_sync(s, buf, 20, &got), 20);
+    ck_assert_int_eq(asp_stream_readexactly(s, buf, 20, &got), 20);
     ck_assert_int_eq(memcmp(buf, "abcdefghijklmnopqrst", 20), 0);
     /* 10 left, 20 asked: -ENODATA with the partial data. */
-    ck_assert_int_eq(asp_stream_readexactly_sync(s, buf, 20, &got), -ENODATA);
+    ck_assert_int_eq(asp_stream_readexactly(s, buf, 20, &got), -ENODATA);
     ck_assert_uint_eq(got, 10);
     ck_assert_int_eq(memcmp(buf, "uvwxyzabcd", 10), 0);
-    ck_assert_int_eq(asp_stream_readexactly_sync(s, buf, 5, &got), -ENODATA);
+    ck_assert_int_eq(asp_stream_readexactly(s, buf, 5, &got), -ENODATA);
     ck_assert_uint_eq(got, 0);
     finish(loop, p);
 }
@@ -192,14 +192,14 @@ START_TEST(stream_readuntil)
     until_ctx c;
     memset(&c, 0, sizeof c);
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(asp_stream_readuntil(s, "--", 2, 0, until_cb, &c), 0);
+        ck_assert_int_eq(asp_stream_readuntil_start(s, "--", 2, 0, until_cb, &c), 0);
         while (c.calls == i)
             asp_loop_run(loop, ASP_RUN_ONCE);
     }
     ck_assert_str_eq(c.out, "a--|b--|c|");
     ck_assert_int_eq(c.errs[2], -ENODATA); /* EOF without the separator */
-    ck_assert_int_eq(asp_stream_readuntil(s, "", 0, 0, until_cb, &c), -EINVAL);
-    ck_assert_int_eq(asp_stream_readuntil(s, NULL, 1, 0, until_cb, &c), -EINVAL);
+    ck_assert_int_eq(asp_stream_readuntil_start(s, "", 0, 0, until_cb, &c), -EINVAL);
+    ck_assert_int_eq(asp_stream_readuntil_start(s, NULL, 1, 0, until_cb, &c), -EINVAL);
     finish(loop, p);
 }
 END_TEST
@@ -419,28 +419,28 @@ START_TEST(stream_misuse_and_free_in_callback)
     asp_spawn_opts o = asp_t_piped(1, 1, 1);
     asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "data", "sleep", "5000");
     asp_stream *out = asp_proc_stdout(p);
-    ck_assert_int_eq(asp_stream_read(out, 0, never_cb, NULL), -EINVAL);
-    ck_assert_int_eq(asp_stream_read(out, 1, NULL, NULL), -EINVAL);
-    ck_assert_int_eq(asp_stream_read(NULL, 1, never_cb, NULL), -EINVAL);
-    ck_assert_int_eq(asp_stream_read(asp_proc_stdin(p), 1, never_cb, NULL), -EOPNOTSUPP);
-    ck_assert_int_eq(asp_stream_readexactly(out, 0, never_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(out, 0, never_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(out, 1, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(NULL, 1, never_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(asp_proc_stdin(p), 1, never_cb, NULL), -EOPNOTSUPP);
+    ck_assert_int_eq(asp_stream_readexactly_start(out, 0, never_cb, NULL), -EINVAL);
     ck_assert_int_eq(asp_stream_read_cancel(out), -EALREADY);
     ck_assert_int_eq(asp_stream_pause(out), -EALREADY);
     /* Wait until "data" is buffered, then a request must not call back
      * from inside the call. */
     while (asp_stream_buffered(out) < 4)
         asp_loop_run(loop, ASP_RUN_ONCE);
-    ck_assert_int_eq(asp_stream_read(out, 10, never_cb, NULL), 0);
-    ck_assert_int_eq(asp_stream_readline(out, 0, never_cb, NULL), -EBUSY);
+    ck_assert_int_eq(asp_stream_read_start(out, 10, never_cb, NULL), 0);
+    ck_assert_int_eq(asp_stream_readline_start(out, 0, never_cb, NULL), -EBUSY);
     ck_assert_int_eq(asp_stream_read_cancel(out), 0);
     ck_assert_uint_eq(asp_stream_buffered(out), 4);
     /* A closed stream refuses reads. */
     ck_assert_int_eq(asp_stream_close(asp_proc_stderr(p)), 0);
     ck_assert_int_eq(asp_stream_close(asp_proc_stderr(p)), -EBADF);
-    ck_assert_int_eq(asp_stream_read(asp_proc_stderr(p), 1, never_cb, NULL), -EBADF);
+    ck_assert_int_eq(asp_stream_read_start(asp_proc_stderr(p), 1, never_cb, NULL), -EBADF);
     /* Freeing the process from inside a read callback. */
     free_ctx c = {p, 0};
-    ck_assert_int_eq(asp_stream_read(out, 10, free_in_read_cb, &c), 0);
+    ck_assert_int_eq(asp_stream_read_start(out, 10, free_in_read_cb, &c), 0);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     ck_assert_int_eq(c.calls, 1);
     asp_t_loop_free(loop);

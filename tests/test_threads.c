@@ -40,7 +40,7 @@ static void *spawner(void *arg)
         }
         asp_stream_close(asp_proc_stdin(p));
         char *out = NULL;
-        asp_stream_read_all_sync(asp_proc_stdout(p), &out);
+        asp_stream_read_all(asp_proc_stdout(p), &out);
         asp_status st;
         int r = asp_proc_wait(p, ASP_FOREVER, &st);
         if (r == 0 && st.kind == ASP_EXIT_CODE && st.code == 3 && out &&

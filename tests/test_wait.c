@@ -69,9 +69,10 @@ typedef struct {
 } waiter;
 
 /* Records a wait's completion and its order. */
-static void waiter_cb(asp_wait *w, int err, const asp_status *st)
+static void waiter_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
-    waiter *x = w->data;
+    (void)w;
+    waiter *x = data;
     x->calls++;
     x->err = err;
     x->st = *st;
@@ -87,10 +88,10 @@ START_TEST(wait_concurrent_waiters_same_status)
     memset(ws, 0, sizeof ws);
     for (int i = 0; i < 4; i++) {
         ws[i].counter = &counter;
-        ck_assert_int_eq(asp_wait_start(&ws[i].w, p, i == 3 ? 10 : ASP_FOREVER,
+        ck_assert_int_eq(asp_proc_wait_start(&ws[i].w, p, i == 3 ? 10 : ASP_FOREVER,
                                         waiter_cb, &ws[i]), 0);
     }
-    ck_assert_int_eq(asp_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]), -EBUSY);
+    ck_assert_int_eq(asp_proc_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]), -EBUSY);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(ws[i].calls, 1);
@@ -106,7 +107,7 @@ START_TEST(wait_concurrent_waiters_same_status)
     ck_assert_int_eq(ws[2].order, 3);
     /* A wait after the reap completes in the next iteration, not inside
      * asp_wait_start. */
-    ck_assert_int_eq(asp_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]), 0);
+    ck_assert_int_eq(asp_proc_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]), 0);
     ck_assert_int_eq(ws[0].calls, 1);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     ck_assert_int_eq(ws[0].calls, 2);
@@ -124,7 +125,7 @@ START_TEST(wait_cancel)
     int counter = 0;
     memset(&x, 0, sizeof x);
     x.counter = &counter;
-    asp_wait_start(&x.w, p, ASP_FOREVER, waiter_cb, &x);
+    asp_proc_wait_start(&x.w, p, ASP_FOREVER, waiter_cb, &x);
     ck_assert_int_eq(asp_wait_cancel(&x.w), 0);
     ck_assert_int_eq(x.calls, 1);
     ck_assert_int_eq(x.err, -ECANCELED);
@@ -264,9 +265,10 @@ typedef struct {
 } free_ctx;
 
 /* Frees the process from inside its own wait callback. */
-static void free_in_cb(asp_wait *w, int err, const asp_status *st)
+static void free_in_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
-    free_ctx *c = w->data;
+    (void)w;
+    free_ctx *c = data;
     ck_assert_int_eq(err, 0);
     ck_assert_int_eq(st->code, 2);
     ck_assert_int_eq(asp_proc_free(c->p, ASP_FREE_DETACH), 0);
@@ -280,7 +282,7 @@ START_TEST(wait_free_from_own_callback)
     memset(&c, 0, sizeof c);
     asp_spawn_opts o = asp_t_piped(1, 1, 1);
     c.p = ASP_T_SPAWN(loop, &o, "exit", "2");
-    asp_wait_start(&c.w, c.p, ASP_FOREVER, free_in_cb, &c);
+    asp_proc_wait_start(&c.w, c.p, ASP_FOREVER, free_in_cb, &c);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     ck_assert_int_eq(c.freed, 1);
     asp_t_loop_free(loop);
@@ -294,9 +296,9 @@ typedef struct {
 } cancel_ctx;
 
 /* Records completions of waits cancelled by a free. */
-static void cancelled_cb(asp_wait *w, int err, const asp_status *st)
+static void cancelled_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
-    cancel_ctx *c = w->data;
+    cancel_ctx *c = data;
     int i = (int)(w - c->w);
     (void)st;
     c->calls[i]++;
@@ -310,7 +312,7 @@ START_TEST(wait_free_cancels_pending_waits)
     cancel_ctx c;
     memset(&c, 0, sizeof c);
     for (int i = 0; i < 3; i++)
-        asp_wait_start(&c.w[i], p, ASP_FOREVER, cancelled_cb, &c);
+        asp_proc_wait_start(&c.w[i], p, ASP_FOREVER, cancelled_cb, &c);
     asp_proc_free(p, ASP_FREE_KILL);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(c.calls[i], 1);

@@ -23,7 +23,7 @@ START_TEST(write_drain_8mib_into_reader)
     asp_stream *in = asp_proc_stdin(p);
     ck_assert_int_eq(asp_stream_write(in, data, n), 0);
     free(data); /* the queued part was copied */
-    ck_assert_int_eq(asp_stream_drain_sync(in), 0);
+    ck_assert_int_eq(asp_stream_drain(in), 0);
     ck_assert_uint_eq(asp_stream_buffered(in), 0);
     ck_assert_int_eq(asp_stream_close(in), 0);
     char *out = asp_t_read_all(asp_proc_stdout(p), NULL);
@@ -44,7 +44,7 @@ START_TEST(write_echo_roundtrip_and_close_is_eof)
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(asp_stream_write(in, "0123456789", 10), 0);
     ck_assert_int_eq(asp_stream_write(in, "", 0), 0);
-    ck_assert_int_eq(asp_stream_drain_sync(in), 0);
+    ck_assert_int_eq(asp_stream_drain(in), 0);
     ck_assert_int_eq(asp_stream_close(in), 0); /* the child sees EOF */
     size_t len;
     char *out = asp_t_read_all(asp_proc_stdout(p), &len);
@@ -72,10 +72,10 @@ START_TEST(write_epipe_without_sigpipe)
     static char buf[1 << 20];
     int r = asp_stream_write(in, buf, sizeof buf);
     if (r == 0)
-        r = asp_stream_drain_sync(in);
+        r = asp_stream_drain(in);
     ck_assert_int_eq(r, -EPIPE);
     ck_assert_int_eq(asp_stream_write(in, "x", 1), -EPIPE);
-    ck_assert_int_eq(asp_stream_drain_sync(in), -EPIPE);
+    ck_assert_int_eq(asp_stream_drain(in), -EPIPE);
 
     /* Alive, disposition and mask untouched, nothing pending. */
     asp_t_sigpipe_untouched();
@@ -106,14 +106,14 @@ START_TEST(write_misuse)
     ck_assert_int_eq(asp_stream_write(asp_proc_stdout(p), "x", 1), -EOPNOTSUPP);
     ck_assert_int_eq(asp_stream_write(NULL, "x", 1), -EINVAL);
     ck_assert_int_eq(asp_stream_write(in, NULL, 1), -EINVAL);
-    ck_assert_int_eq(asp_stream_drain(in, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_drain_start(in, NULL, NULL), -EINVAL);
     /* Fill the pipe so a drain stays pending. */
     static char buf[1 << 20];
     ck_assert_int_eq(asp_stream_write(in, buf, sizeof buf), 0);
     ck_assert_uint_gt(asp_stream_buffered(in), 0);
     drain_ctx d = {0, 0};
-    ck_assert_int_eq(asp_stream_drain(in, drain_cb, &d), 0);
-    ck_assert_int_eq(asp_stream_drain(in, drain_cb, &d), -EBUSY);
+    ck_assert_int_eq(asp_stream_drain_start(in, drain_cb, &d), 0);
+    ck_assert_int_eq(asp_stream_drain_start(in, drain_cb, &d), -EBUSY);
     ck_assert_int_eq(d.calls, 0);
     /* Closing ends the pending drain with -ECANCELED. */
     ck_assert_int_eq(asp_stream_close(in), 0);

@@ -21,11 +21,13 @@ struct asp_loop;
 #define ASP__EV_READ 0x1
 #define ASP__EV_WRITE 0x2
 #define ASP__EV_ERR 0x4  /* error or hang-up: wakes whatever was asked */
-#define ASP__EV_PROC 0x8 /* kqueue EVFILT_PROC: .fd is a pid that exited */
+#define ASP__EV_PROC 0x8 /* kqueue EVFILT_PROC: child .pid exited */
 
 typedef struct asp__event {
-    int fd;   /* -1 once invalidated by the core during dispatch */
+    int fd;    /* -1 once invalidated by the core during dispatch, and
+                  for ASP__EV_PROC */
     int mask;
+    pid_t pid; /* ASP__EV_PROC only */
 } asp__event;
 
 typedef struct asp__backend_ops {

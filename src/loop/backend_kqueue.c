@@ -27,8 +27,8 @@
  *  f) EVFILT_PROC/NOTE_EXIT fires when the child exits; it does not reap.
  *     The knote is one-shot (the kernels drop it on delivery; EV_ONESHOT
  *     says so explicitly). The event's ident is the pid: it is passed up
- *     as ASP__EV_PROC with .fd holding the pid, and the process module
- *     reaps that one child with waitid(P_PID).
+ *     as ASP__EV_PROC with .pid holding the pid, and the loop's child
+ *     watch tells the owner of that child, who reaps it by pid.
  *  g) Watching a child that already exited: FreeBSD accepts the zombie and
  *     fires at once; macOS fails with ESRCH. Here ESRCH queues the pid and
  *     the next poll reports it as if the kernel had (without blocking), so
@@ -174,7 +174,10 @@ static asp__event kq_translate(const struct kevent *k)
 {
     asp__event e;
     e.fd = (int)k->ident;
+    e.pid = 0;
     if (k->filter == EVFILT_PROC) {
+        e.fd = -1;
+        e.pid = (pid_t)k->ident;
         e.mask = ASP__EV_PROC;
         return e;
     }
@@ -209,7 +212,8 @@ static int kq_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out,
     for (int i = 0; i < n; i++)
         out[i] = kq_translate(&s->ev[i]);
     while (s->ngone > 0 && n < max) {
-        out[n].fd = (int)s->gone[--s->ngone];
+        out[n].fd = -1;
+        out[n].pid = s->gone[--s->ngone];
         out[n].mask = ASP__EV_PROC;
         n++;
     }

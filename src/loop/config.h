@@ -15,6 +15,13 @@
 #ifndef ASP_CONFIG_H
 #define ASP_CONFIG_H
 
+/* Every library file includes its room's internal header (and so this
+ * one) first: the system's full interfaces (waitid, siginfo_t, pipe2,
+ * splice ...) are wanted everywhere. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #if defined(__linux__) && !defined(ASP_PORTABLE)
 #define ASP_HAVE_LINUX 1
 #ifndef ASP_NO_EPOLL

@@ -1,11 +1,22 @@
 /*
- * internal.h - the loop's private state and the library-internal helpers
- * shared by src/loop and src/proc. Nothing here is public API.
+ * internal.h - the reactor's private state and the facilities it offers
+ * the rooms above it (streams, processes). Nothing here is public API.
+ *
+ * The reactor knows nothing of processes or streams. What it offers:
+ *   - memory through the library allocator (alloc.c);
+ *   - liveness references for internal work (loop.c);
+ *   - extensions: a room attaches its per-loop state with a teardown hook,
+ *     which asp_loop_free calls (loop.c);
+ *   - the child watch: "tell me when this child may have exited", served
+ *     by one of the child-exit sources behind source.h (watch.c);
+ *   - a one-way notifier and fd helpers (notify.c);
+ *   - a blocking-call helper: run until an operation completes (loop.c).
  */
 #ifndef ASP_LOOP_INTERNAL_H
 #define ASP_LOOP_INTERNAL_H
 
 #include "config.h"
+#include "kit.h"
 #include "backend.h"
 #include "asproc.h"
 
@@ -13,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Flags shared by asp_io.flags_ and asp_timer.flags_. */
+/* Flags shared by the private parts of asp_io and asp_timer. */
 #define ASP__F_INIT 0x1u   /* initialised (catches uninitialised structs) */
 #define ASP__F_ACTIVE 0x2u /* started */
 #define ASP__F_UNREF 0x4u  /* does not keep the loop alive */
@@ -22,13 +33,69 @@
 /* How many events one backend poll may return. */
 #define ASP__MAX_EVENTS 1024
 
+/* The private part of an asp_timer (lives in its private_ room). */
+typedef struct asp__timer_priv {
+    asp_loop *loop;
+    asp_timer_cb cb;
+    asp_timer *left, *right, *parent; /* heap links */
+    asp_timer *rnext, *rprev;         /* due list during dispatch */
+    uint64_t due, seq, repeat;
+    unsigned flags;
+} asp__timer_priv;
+
+/* The private part of an asp_io. */
+typedef struct asp__io_priv {
+    asp_loop *loop;
+    asp_io_cb cb;
+    int fd;
+    int events; /* wanted */
+    int kernel; /* registered with the backend */
+    unsigned flags;
+} asp__io_priv;
+
+/* The private parts, found in the public structs' reserved rooms. */
+#define ASP__T(t) ((asp__timer_priv *)(void *)(t)->private_.p)
+#define ASP__IO(w) ((asp__io_priv *)(void *)(w)->private_.p)
+
 /* A one-way wakeup channel: an eventfd (rfd == wfd) or a pipe. Writing is
  * async-signal-safe; both ends are non-blocking and close-on-exec. */
 typedef struct asp__notifier {
     int rfd, wfd;
 } asp__notifier;
 
-struct asp__procs; /* the process module's per-loop state (src/proc) */
+/* ------------------------------------------------------- extensions */
+
+/* Per-loop state of a room above the reactor, attached to the loop. */
+typedef struct asp__loop_ext asp__loop_ext;
+struct asp__loop_ext {
+    const void *key; /* identifies the room (the address of a static) */
+    /* asp_loop_free: busy() non-zero refuses the free (-EBUSY), before
+     * anything is torn down; then teardown() releases everything (forked:
+     * the loop is inherited by a forked process, see asp__loop_forked). */
+    int (*busy)(asp__loop_ext *e);
+    void (*teardown)(asp__loop_ext *e, int forked);
+    asp__loop_ext *next;
+};
+
+/* ------------------------------------------------------- child watch */
+
+/* A child the loop watches for its exit. The owner fills pid, pidfd (-1
+ * without) and cb before asp__child_watch. cb runs in a later iteration
+ * whenever the child may have exited (with the signal sources: after any
+ * SIGCHLD); the owner checks with asp__waitid(..., WNOHANG). */
+typedef struct asp__child asp__child;
+struct asp__child {
+    pid_t pid;
+    int pidfd;
+    void (*cb)(asp__child *c);
+    /* the loop's */
+    asp_loop *loop;
+    asp__list node; /* loop->children */
+    asp_io io;      /* pidfd source */
+    int watched;
+};
+
+struct asp__source_ops;
 
 struct asp_loop {
     const asp__backend_ops *be;
@@ -52,40 +119,86 @@ struct asp_loop {
     int running;
     atomic_int stop;
     const int *until; /* asp_loop_run_until's flag: set means "stop" */
+    pid_t owner;      /* the process that created the loop */
+    int inherited;    /* being freed in a forked process (see loop.c) */
 
     asp__notifier wake;
     asp_io wake_io;
     atomic_int wake_pending;
-    void (*wake_cb)(asp_loop *, void *);
+    asp_wakeup_cb wake_cb;
     void *wake_data;
 
-    int source; /* enum asp_child_source, resolved at creation */
-    struct asp__procs *procs;
+    /* The child watch (watch.c). */
+    const struct asp__source_ops *src;
+    void *src_data; /* the source's per-loop state, once opened */
+    asp__list children;
+
+    asp__loop_ext *exts;
 };
 
-/* --- memory (src/loop/alloc.c) --- */
+/* --- memory (alloc.c) --- */
 void *asp__malloc(size_t n);
 void *asp__calloc(size_t n, size_t size);
 void *asp__realloc(void *p, size_t n);
 void asp__free(void *p);
-char *asp__strdup(const char *s);
 
-/* --- time (src/loop/loop.c) --- */
+/* --- the core (loop.c) --- */
 uint64_t asp__now_ns(void);
-
-/* --- references held by internal work (src/loop/loop.c) ---
- * The process module takes one per running child whose handle is open, so
- * asp_loop_run(DEFAULT) keeps going until it is reaped. */
+/* Takes / drops a liveness reference for internal work (a running child
+ * whose handle is open keeps asp_loop_run(DEFAULT) going). */
 void asp__loop_ref(asp_loop *loop);
 void asp__loop_unref(asp_loop *loop);
+/* Attaches e to loop / finds the extension of key (NULL: none). */
+void asp__loop_ext_add(asp_loop *loop, asp__loop_ext *e);
+asp__loop_ext *asp__loop_ext_find(const asp_loop *loop, const void *key);
+/* Non-zero when the calling process is not the one that created loop (it
+ * was inherited through fork): the loop must not be run or used there. */
+int asp__loop_forked(const asp_loop *loop);
 
-/* --- notifier (src/loop/notify.c) --- */
+/* The blocking-call helper: every blocking call of the library is its
+ * asynchronous form started by start(ctx) (0 or -errno), then the loop
+ * run until *done; if the run fails first, cancel(ctx) undoes the
+ * operation without a callback. Refuses with -EBUSY from a callback of
+ * the loop (runs do not nest) and -ECHILD in a forked process. Returns
+ * the start or run error, or 0 once *done is set. */
+int asp__block(asp_loop *loop, int (*start)(void *ctx),
+               void (*cancel)(void *ctx), void *ctx, const int *done);
+
+/* --- timers and fd watchers (timer.c, io.c) --- */
+void asp__timers_run(asp_loop *loop, uint64_t seq_limit);
+int64_t asp__timers_next(const asp_loop *loop, uint64_t now_ns);
+void asp__io_dispatch(asp_loop *loop);
+/* The loop of a started or stopped-but-initialised timer. */
+asp_loop *asp__timer_loop(const asp_timer *t);
+
+/* --- the child watch (watch.c) --- */
+/* Resolves enum asp_child_source for a new loop (environment, kernel
+ * support, SIGCHLD mask); 0 or -errno. */
+int asp__source_resolve(asp_loop *loop, enum asp_child_source req);
+/* Makes the loop's source ready to hear a child that starts now (the
+ * signal sources must be listening before the child can exit): call it
+ * before starting the child. 0 or -errno. */
+int asp__child_prepare(asp_loop *loop);
+/* Starts watching c (opening the loop's source at its first use).
+ * 0 or -errno, with nothing changed. */
+int asp__child_watch(asp_loop *loop, asp__child *c);
+/* Stops watching c (no cb afterwards). Safe on an unwatched child. */
+void asp__child_unwatch(asp__child *c);
+/* Runs the cb of every watched child (the signal sources, which only
+ * learn that some child changed). Callbacks may unwatch any child. */
+void asp__children_scan(asp_loop *loop);
+/* A kqueue EVFILT_PROC event for pid. */
+void asp__children_pid_event(asp_loop *loop, pid_t pid);
+/* Closes the source at loop teardown. */
+void asp__source_close(asp_loop *loop);
+/* Whether pidfds work here: 1, 0, or -errno (the probe could not run). */
+int asp__pidfd_supported(void);
+
+/* --- notifier and fd helpers (notify.c) --- */
 int asp__notifier_open(asp__notifier *n);
 void asp__notifier_close(asp__notifier *n);
-void asp__notifier_post(const asp__notifier *n);  /* async-signal-safe */
+void asp__notifier_post(const asp__notifier *n); /* async-signal-safe */
 void asp__notifier_drain(const asp__notifier *n);
-
-/* --- fd helpers (src/loop/notify.c) --- */
 /* pipe2(O_CLOEXEC | extra) where available; -errno on failure. */
 int asp__pipe(int fds[2], int extra_flags);
 /* Moves a long-lived fd of the library off 0-2 (keeping close-on-exec):
@@ -94,18 +207,5 @@ int asp__pipe(int fds[2], int extra_flags);
  * the fd to use (closing the old one), or -errno. */
 int asp__fd_high(int fd);
 int asp__set_nonblock(int fd);
-
-/* --- the process module's hooks, called by the loop (src/proc) --- */
-/* Resolves enum asp_child_source for a new loop (environment, kernel
- * support, SIGCHLD mask); 0 or -errno. */
-int asp__source_resolve(int requested, int backend_id, int *resolved);
-/* Called by asp_loop_free: -EBUSY while handles are open, else kills and
- * reaps detached children and releases the module's state. */
-int asp__procs_loop_free(asp_loop *loop);
-/* Dispatches a kqueue EVFILT_PROC exit for pid. */
-void asp__procs_pid_event(asp_loop *loop, pid_t pid);
-
-/* Name of a resolved child source. */
-const char *asp__source_name(int source);
 
 #endif

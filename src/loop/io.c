@@ -14,17 +14,23 @@
 #include <errno.h>
 #include <string.h>
 
+/* The private part of a watcher. */
+#define W(w) ASP__IO(w)
+
+_Static_assert(sizeof(asp__io_priv) <= sizeof(((asp_io *)0)->private_),
+               "asp_io's private room is too small");
+
 /* Prepares w to watch fd; not started. */
 int asp_io_init(asp_loop *loop, asp_io *w, int fd, asp_io_cb cb, void *data)
 {
     if (!loop || !w || !cb || fd < 0)
         return -EINVAL;
-    *w = (asp_io){0};
-    w->loop_ = loop;
-    w->cb_ = cb;
+    memset(w, 0, sizeof *w);
+    W(w)->loop = loop;
+    W(w)->cb = cb;
     w->data = data;
-    w->fd_ = fd;
-    w->flags_ = ASP__F_INIT;
+    W(w)->fd = fd;
+    W(w)->flags = ASP__F_INIT;
     return 0;
 }
 
@@ -48,24 +54,24 @@ static int fdtab_reserve(asp_loop *loop, int fd)
 /* Sets the interest of w (0 stops). */
 int asp_io_start(asp_io *w, int events)
 {
-    if (!w || !(w->flags_ & ASP__F_INIT) ||
+    if (!w || !(W(w)->flags & ASP__F_INIT) ||
         (events & ~(ASP_READ | ASP_WRITE)) != 0)
         return -EINVAL;
     if (events == 0)
         return asp_io_stop(w);
 
-    asp_loop *loop = w->loop_;
-    int fd = w->fd_;
+    asp_loop *loop = W(w)->loop;
+    int fd = W(w)->fd;
     int r;
 
-    if (w->flags_ & ASP__F_ACTIVE) {
-        if (events != w->kernel_) {
-            r = loop->be->set(loop, fd, w->kernel_, events);
+    if (W(w)->flags & ASP__F_ACTIVE) {
+        if (events != W(w)->kernel) {
+            r = loop->be->set(loop, fd, W(w)->kernel, events);
             if (r < 0)
                 return r;
-            w->kernel_ = events;
+            W(w)->kernel = events;
         }
-        w->events_ = events;
+        W(w)->events = events;
         return 0;
     }
 
@@ -78,10 +84,10 @@ int asp_io_start(asp_io *w, int events)
     if (r < 0)
         return r;
     loop->fdtab[fd] = w;
-    w->kernel_ = events;
-    w->events_ = events;
-    w->flags_ |= ASP__F_ACTIVE;
-    if (!(w->flags_ & ASP__F_UNREF))
+    W(w)->kernel = events;
+    W(w)->events = events;
+    W(w)->flags |= ASP__F_ACTIVE;
+    if (!(W(w)->flags & ASP__F_UNREF))
         loop->nref++;
     return 0;
 }
@@ -92,51 +98,60 @@ int asp_io_stop(asp_io *w)
 {
     if (!w)
         return -EINVAL;
-    if (!(w->flags_ & ASP__F_ACTIVE))
+    if (!(W(w)->flags & ASP__F_ACTIVE))
         return 0;
 
-    asp_loop *loop = w->loop_;
-    int fd = w->fd_;
+    asp_loop *loop = W(w)->loop;
+    int fd = W(w)->fd;
 
     /* A failing delete (the fd was closed behind our back) leaves nothing
      * to undo, so the result is not reported. */
-    (void)loop->be->set(loop, fd, w->kernel_, 0);
+    if (!loop->inherited)
+        (void)loop->be->set(loop, fd, W(w)->kernel, 0);
     loop->fdtab[fd] = NULL;
     for (int i = loop->fired_pos + 1; i < loop->nfired; i++)
-        if (loop->fired[i].fd == fd && !(loop->fired[i].mask & ASP__EV_PROC))
+        if (loop->fired[i].fd == fd)
             loop->fired[i].fd = -1;
-    w->kernel_ = 0;
-    w->events_ = 0;
-    w->flags_ &= ~ASP__F_ACTIVE;
-    if (!(w->flags_ & ASP__F_UNREF))
+    W(w)->kernel = 0;
+    W(w)->events = 0;
+    W(w)->flags &= ~ASP__F_ACTIVE;
+    if (!(W(w)->flags & ASP__F_UNREF))
         loop->nref--;
     return 0;
+}
+
+/* The fd w watches. */
+int asp_io_fd(const asp_io *w)
+{
+    if (!w || !(W(w)->flags & ASP__F_INIT))
+        return -EINVAL;
+    return W(w)->fd;
 }
 
 /* Non-zero while started. */
 int asp_io_active(const asp_io *w)
 {
-    return w && (w->flags_ & ASP__F_ACTIVE) != 0;
+    return w && (W(w)->flags & ASP__F_ACTIVE) != 0;
 }
 
 /* Makes w count for loop liveness again. */
 void asp_io_ref(asp_io *w)
 {
-    if (!w || !(w->flags_ & ASP__F_UNREF))
+    if (!w || !(W(w)->flags & ASP__F_UNREF))
         return;
-    w->flags_ &= ~ASP__F_UNREF;
-    if (w->flags_ & ASP__F_ACTIVE)
-        w->loop_->nref++;
+    W(w)->flags &= ~ASP__F_UNREF;
+    if (W(w)->flags & ASP__F_ACTIVE)
+        W(w)->loop->nref++;
 }
 
 /* Makes w not count for loop liveness. */
 void asp_io_unref(asp_io *w)
 {
-    if (!w || (w->flags_ & ASP__F_UNREF))
+    if (!w || (W(w)->flags & ASP__F_UNREF))
         return;
-    w->flags_ |= ASP__F_UNREF;
-    if (w->flags_ & ASP__F_ACTIVE)
-        w->loop_->nref--;
+    W(w)->flags |= ASP__F_UNREF;
+    if (W(w)->flags & ASP__F_ACTIVE)
+        W(w)->loop->nref--;
 }
 
 /* Delivers the events collected by the last backend poll. */
@@ -145,22 +160,22 @@ void asp__io_dispatch(asp_loop *loop)
     for (loop->fired_pos = 0; loop->fired_pos < loop->nfired;
          loop->fired_pos++) {
         asp__event ev = loop->fired[loop->fired_pos];
-        if (ev.fd < 0)
-            continue;
         if (ev.mask & ASP__EV_PROC) {
-            asp__procs_pid_event(loop, (pid_t)ev.fd);
+            asp__children_pid_event(loop, ev.pid);
             continue;
         }
+        if (ev.fd < 0)
+            continue;
         if ((size_t)ev.fd >= loop->fdcap)
             continue;
         asp_io *w = loop->fdtab[ev.fd];
         if (!w)
             continue;
-        int ready = ev.mask & w->events_;
+        int ready = ev.mask & W(w)->events;
         if (ev.mask & ASP__EV_ERR)
-            ready = w->events_;
+            ready = W(w)->events;
         if (ready)
-            w->cb_(w, ready);
+            W(w)->cb(w, ready, w->data);
     }
     loop->nfired = 0;
     loop->fired_pos = 0;

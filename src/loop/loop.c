@@ -17,10 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-void asp__timers_run(asp_loop *loop, uint64_t seq_limit);
-int64_t asp__timers_next(const asp_loop *loop, uint64_t now_ns);
-void asp__io_dispatch(asp_loop *loop);
+#include <unistd.h>
 
 /* The monotonic clock in nanoseconds. */
 uint64_t asp__now_ns(void)
@@ -40,6 +37,30 @@ void asp__loop_ref(asp_loop *loop)
 void asp__loop_unref(asp_loop *loop)
 {
     loop->nref--;
+}
+
+/* Attaches an extension (a room's per-loop state). */
+void asp__loop_ext_add(asp_loop *loop, asp__loop_ext *e)
+{
+    e->next = loop->exts;
+    loop->exts = e;
+}
+
+/* The extension attached under key, or NULL. */
+asp__loop_ext *asp__loop_ext_find(const asp_loop *loop, const void *key)
+{
+    for (asp__loop_ext *e = loop->exts; e; e = e->next)
+        if (e->key == key)
+            return e;
+    return NULL;
+}
+
+/* Whether this process inherited the loop through fork. getpid() is a
+ * real system call (glibc no longer caches it), so this is asked only
+ * where a run or a teardown starts, never per event. */
+int asp__loop_forked(const asp_loop *loop)
+{
+    return loop->owner != getpid();
 }
 
 /* Finds the ops of a backend id among those built in; NULL if absent. */
@@ -77,9 +98,10 @@ static int default_backend(void)
 }
 
 /* Runs on the loop's thread after asp_loop_wakeup. */
-static void wake_io_cb(asp_io *w, int events)
+static void wake_io_cb(asp_io *w, int events, void *data)
 {
-    asp_loop *loop = w->data;
+    asp_loop *loop = data;
+    (void)w;
     (void)events;
     /* Drain first, then clear: a wakeup posted in between finds the flag
      * still set and posts nothing, but the callback below runs after it,
@@ -100,27 +122,28 @@ int asp_loop_new(asp_loop **out, const asp_loop_opts *opts)
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (o.backend < 0 || o.backend > ASP_BACKEND_POLL || o.child_source < 0 ||
-        o.child_source > ASP_SOURCE_KQUEUE)
+    if ((unsigned)o.backend >= ASP__BACKEND_COUNT ||
+        (unsigned)o.child_source >= ASP__SOURCE_COUNT)
         return -EINVAL;
 
-    int be_id = o.backend ? o.backend : default_backend();
+    int be_id = o.backend ? (int)o.backend : default_backend();
     if (be_id < 0)
         return -EINVAL;
     const asp__backend_ops *be = backend_by_id(be_id);
     if (!be)
         return -ENOTSUP;
 
-    int source;
-    r = asp__source_resolve(o.child_source, be_id, &source);
-    if (r < 0)
-        return r;
-
     asp_loop *loop = asp__calloc(1, sizeof *loop);
     if (!loop)
         return -ENOMEM;
     loop->be = be;
-    loop->source = source;
+    loop->owner = getpid();
+    asp__list_init(&loop->children);
+    r = asp__source_resolve(loop, o.child_source);
+    if (r < 0) {
+        asp__free(loop);
+        return r;
+    }
     loop->wake.rfd = loop->wake.wfd = -1;
     atomic_init(&loop->wake_pending, 0);
     loop->now_ns = asp__now_ns();
@@ -149,16 +172,28 @@ fail:
     return r;
 }
 
-/* Frees the loop unless process handles are open or it is running. */
+/* Frees the loop unless a room refuses (open process handles) or it is
+ * running. In a process that inherited the loop through fork, the rooms
+ * and the loop release their memory and close their own fds without any
+ * system call that reaches state shared with the parent (no epoll_ctl on
+ * the shared epoll instance, no signal, no wait). */
 int asp_loop_free(asp_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    if (loop->running)
+    int forked = asp__loop_forked(loop);
+    if (loop->running && !forked)
         return -EBUSY;
-    int r = asp__procs_loop_free(loop);
-    if (r < 0)
-        return r;
+    for (asp__loop_ext *e = loop->exts; e && !forked; e = e->next)
+        if (e->busy(e))
+            return -EBUSY;
+    loop->inherited = forked;
+    while (loop->exts) {
+        asp__loop_ext *e = loop->exts;
+        loop->exts = e->next;
+        e->teardown(e, forked);
+    }
+    asp__source_close(loop);
     asp_io_stop(&loop->wake_io);
     asp__notifier_close(&loop->wake);
     /* Watchers and timers the user left started are stopped, so that they
@@ -221,12 +256,14 @@ static int loop_iterate(asp_loop *loop, int block, int once_timers)
 }
 
 /* Runs in the given mode; see the header. */
-int asp_loop_run(asp_loop *loop, int mode)
+int asp_loop_run(asp_loop *loop, enum asp_run_mode mode)
 {
-    if (!loop || mode < ASP_RUN_DEFAULT || mode > ASP_RUN_NOWAIT)
+    if (!loop || (unsigned)mode >= ASP__RUN_COUNT)
         return -EINVAL;
     if (loop->running)
         return -EBUSY;
+    if (asp__loop_forked(loop))
+        return -ECHILD;
     loop->running = 1;
     loop->now_ns = asp__now_ns();
 
@@ -254,6 +291,8 @@ int asp_loop_run_until(asp_loop *loop, const int *done)
         return -EINVAL;
     if (loop->running)
         return -EBUSY;
+    if (asp__loop_forked(loop))
+        return -ECHILD;
     loop->running = 1;
     loop->until = done;
     loop->now_ns = asp__now_ns();
@@ -270,6 +309,26 @@ int asp_loop_run_until(asp_loop *loop, const int *done)
     loop->running = 0;
     loop->until = NULL;
     return r;
+}
+
+/* The blocking-call helper (see internal.h). The checks come before
+ * start, so a refused call leaves no operation behind. */
+int asp__block(asp_loop *loop, int (*start)(void *ctx),
+               void (*cancel)(void *ctx), void *ctx, const int *done)
+{
+    if (loop->running)
+        return -EBUSY;
+    if (asp__loop_forked(loop))
+        return -ECHILD;
+    int r = start(ctx);
+    if (r < 0)
+        return r;
+    r = asp_loop_run_until(loop, done);
+    if (!*done) {
+        cancel(ctx);
+        return r < 0 ? r : -EIO;
+    }
+    return 0;
 }
 
 /* Asks the current asp_loop_run to return after this iteration (a stop
@@ -292,8 +351,7 @@ int asp_loop_wakeup(asp_loop *loop)
 }
 
 /* Sets the wakeup callback. */
-int asp_loop_on_wakeup(asp_loop *loop, void (*cb)(asp_loop *, void *),
-                       void *data)
+int asp_loop_on_wakeup(asp_loop *loop, asp_wakeup_cb cb, void *data)
 {
     if (!loop)
         return -EINVAL;
@@ -319,8 +377,7 @@ int asp_loop_timeout(const asp_loop *loop)
     int64_t ns = asp__timers_next(loop, asp__now_ns());
     if (ns < 0)
         return -1;
-    int64_t ms = (ns + 999999) / 1000000;
-    return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+    return asp__ns_to_ms_up(ns);
 }
 
 /* The backend in use. */
@@ -335,14 +392,4 @@ const char *asp_loop_backend_name(const asp_loop *loop)
     return loop ? loop->be->name : "none";
 }
 
-/* The child-exit source in use. */
-int asp_loop_child_source(const asp_loop *loop)
-{
-    return loop ? loop->source : -EINVAL;
-}
 
-/* The child-exit source's name. */
-const char *asp_loop_child_source_name(const asp_loop *loop)
-{
-    return loop ? asp__source_name(loop->source) : "none";
-}

@@ -17,48 +17,51 @@
 
 #include <errno.h>
 
+/* The private part of a timer. */
+#define T(t) ASP__T(t)
+
 /* Strict ordering of two timers: earlier deadline, then earlier start. */
 static int timer_less(const asp_timer *a, const asp_timer *b)
 {
-    if (a->due_ != b->due_)
-        return a->due_ < b->due_;
-    return a->seq_ < b->seq_;
+    if (T(a)->due != T(b)->due)
+        return T(a)->due < T(b)->due;
+    return T(a)->seq < T(b)->seq;
 }
 
 /* Exchanges child c with its parent p in the tree shape, keeping every
  * other node where it is. */
 static void heap_swap_up(asp_loop *loop, asp_timer *p, asp_timer *c)
 {
-    asp_timer *pp = p->parent_;
+    asp_timer *pp = T(p)->parent;
     asp_timer *sibling;
 
-    if (p->left_ == c) {
-        sibling = p->right_;
-        p->left_ = c->left_;
-        p->right_ = c->right_;
-        c->left_ = p;
-        c->right_ = sibling;
+    if (T(p)->left == c) {
+        sibling = T(p)->right;
+        T(p)->left = T(c)->left;
+        T(p)->right = T(c)->right;
+        T(c)->left = p;
+        T(c)->right = sibling;
     } else {
-        sibling = p->left_;
-        p->left_ = c->left_;
-        p->right_ = c->right_;
-        c->right_ = p;
-        c->left_ = sibling;
+        sibling = T(p)->left;
+        T(p)->left = T(c)->left;
+        T(p)->right = T(c)->right;
+        T(c)->right = p;
+        T(c)->left = sibling;
     }
-    if (p->left_)
-        p->left_->parent_ = p;
-    if (p->right_)
-        p->right_->parent_ = p;
+    if (T(p)->left)
+        T(T(p)->left)->parent = p;
+    if (T(p)->right)
+        T(T(p)->right)->parent = p;
     if (sibling)
-        sibling->parent_ = c;
-    c->parent_ = pp;
-    p->parent_ = c;
+        T(sibling)->parent = c;
+    T(c)->parent = pp;
+    T(p)->parent = c;
     if (!pp)
         loop->heap_min = c;
-    else if (pp->left_ == p)
-        pp->left_ = c;
+    else if (T(pp)->left == p)
+        T(pp)->left = c;
     else
-        pp->right_ = c;
+        T(pp)->right = c;
 }
 
 /* Returns the node at 1-based position k (k <= heap_n + 1 for its parent
@@ -73,7 +76,7 @@ static asp_timer *heap_node_at(const asp_loop *loop, unsigned k)
      * see that invariant and assumes an empty heap.
      * NOLINTBEGIN(clang-analyzer-core.NullDereference) */
     for (int i = depth - 1; i >= 0; i--)
-        n = ((k >> i) & 1u) ? n->right_ : n->left_;
+        n = ((k >> i) & 1u) ? T(n)->right : T(n)->left;
     /* NOLINTEND(clang-analyzer-core.NullDereference) */
     return n;
 }
@@ -83,7 +86,7 @@ static void heap_insert(asp_loop *loop, asp_timer *t)
 {
     unsigned k = loop->heap_n + 1;
 
-    t->left_ = t->right_ = t->parent_ = NULL;
+    T(t)->left = T(t)->right = T(t)->parent = NULL;
     loop->heap_n = k;
     if (k == 1) {
         loop->heap_min = t;
@@ -91,12 +94,12 @@ static void heap_insert(asp_loop *loop, asp_timer *t)
     }
     asp_timer *p = heap_node_at(loop, k / 2);
     if (k & 1u)
-        p->right_ = t;
+        T(p)->right = t;
     else
-        p->left_ = t;
-    t->parent_ = p;
-    while (t->parent_ && timer_less(t, t->parent_))
-        heap_swap_up(loop, t->parent_, t);
+        T(p)->left = t;
+    T(t)->parent = p;
+    while (T(t)->parent && timer_less(t, T(t)->parent))
+        heap_swap_up(loop, T(t)->parent, t);
 }
 
 /* Removes t (which must be in the heap): the last node takes its place
@@ -105,69 +108,78 @@ static void heap_remove(asp_loop *loop, asp_timer *t)
 {
     asp_timer *last = heap_node_at(loop, loop->heap_n);
 
-    if (last->parent_) {
-        if (last->parent_->left_ == last)
-            last->parent_->left_ = NULL;
+    if (T(last)->parent) {
+        if (T(T(last)->parent)->left == last)
+            T(T(last)->parent)->left = NULL;
         else
-            last->parent_->right_ = NULL;
+            T(T(last)->parent)->right = NULL;
     }
     loop->heap_n--;
     if (last == t) {
         if (loop->heap_n == 0)
             loop->heap_min = NULL;
-        t->left_ = t->right_ = t->parent_ = NULL;
+        T(t)->left = T(t)->right = T(t)->parent = NULL;
         return;
     }
 
-    last->left_ = t->left_;
-    last->right_ = t->right_;
-    last->parent_ = t->parent_;
-    if (last->left_)
-        last->left_->parent_ = last;
-    if (last->right_)
-        last->right_->parent_ = last;
-    if (!t->parent_)
+    T(last)->left = T(t)->left;
+    T(last)->right = T(t)->right;
+    T(last)->parent = T(t)->parent;
+    if (T(last)->left)
+        T(T(last)->left)->parent = last;
+    if (T(last)->right)
+        T(T(last)->right)->parent = last;
+    if (!T(t)->parent)
         loop->heap_min = last;
-    else if (t->parent_->left_ == t)
-        t->parent_->left_ = last;
+    else if (T(T(t)->parent)->left == t)
+        T(T(t)->parent)->left = last;
     else
-        t->parent_->right_ = last;
-    t->left_ = t->right_ = t->parent_ = NULL;
+        T(T(t)->parent)->right = last;
+    T(t)->left = T(t)->right = T(t)->parent = NULL;
 
     for (;;) {
         asp_timer *m = last;
-        if (last->left_ && timer_less(last->left_, m))
-            m = last->left_;
-        if (last->right_ && timer_less(last->right_, m))
-            m = last->right_;
+        if (T(last)->left && timer_less(T(last)->left, m))
+            m = T(last)->left;
+        if (T(last)->right && timer_less(T(last)->right, m))
+            m = T(last)->right;
         if (m == last)
             break;
         heap_swap_up(loop, last, m);
     }
-    while (last->parent_ && timer_less(last, last->parent_))
-        heap_swap_up(loop, last->parent_, last);
+    while (T(last)->parent && timer_less(last, T(last)->parent))
+        heap_swap_up(loop, T(last)->parent, last);
 }
 
 /* Unlinks t from the loop's ready list. */
 static void ready_unlink(asp_loop *loop, asp_timer *t)
 {
-    if (t->rprev_)
-        t->rprev_->rnext_ = t->rnext_;
+    if (T(t)->rprev)
+        T(T(t)->rprev)->rnext = T(t)->rnext;
     else
-        loop->ready_head = t->rnext_;
-    if (t->rnext_)
-        t->rnext_->rprev_ = t->rprev_;
+        loop->ready_head = T(t)->rnext;
+    if (T(t)->rnext)
+        T(T(t)->rnext)->rprev = T(t)->rprev;
     else
-        loop->ready_tail = t->rprev_;
-    t->rnext_ = t->rprev_ = NULL;
+        loop->ready_tail = T(t)->rprev;
+    T(t)->rnext = T(t)->rprev = NULL;
 }
 
 /* Marks t inactive and drops its loop reference. */
 static void timer_deactivate(asp_timer *t)
 {
-    if (!(t->flags_ & ASP__F_UNREF))
-        t->loop_->nref--;
-    t->flags_ &= ~(ASP__F_ACTIVE | ASP__F_READY);
+    if (!(T(t)->flags & ASP__F_UNREF))
+        T(t)->loop->nref--;
+    T(t)->flags &= ~(ASP__F_ACTIVE | ASP__F_READY);
+}
+
+_Static_assert(sizeof(asp__timer_priv) <= sizeof(((asp_timer *)0)->private_),
+               "asp_timer's private room is too small");
+
+/* The loop t was initialised with. */
+asp_loop *asp__timer_loop(const asp_timer *t)
+{
+    return T(t)->loop;
 }
 
 /* Prepares t; it stays stopped until asp_timer_start. */
@@ -176,19 +188,11 @@ int asp_timer_init(asp_loop *loop, asp_timer *t, asp_timer_cb cb, void *data)
     if (!loop || !t || !cb)
         return -EINVAL;
     *t = (asp_timer){0};
-    t->loop_ = loop;
-    t->cb_ = cb;
+    T(t)->loop = loop;
+    T(t)->cb = cb;
     t->data = data;
-    t->flags_ = ASP__F_INIT;
+    T(t)->flags = ASP__F_INIT;
     return 0;
-}
-
-/* Converts milliseconds to nanoseconds, saturating instead of wrapping. */
-static uint64_t ms_to_ns(int64_t ms)
-{
-    if ((uint64_t)ms > UINT64_MAX / 1000000u / 2)
-        return UINT64_MAX / 2;
-    return (uint64_t)ms * 1000000u;
 }
 
 /* (Re)starts t. A positive deadline counts from the clock read now, not
@@ -196,10 +200,11 @@ static uint64_t ms_to_ns(int64_t ms)
  * between iterations: a timeout never fires early. */
 int asp_timer_start(asp_timer *t, int64_t timeout_ms, int64_t repeat_ms)
 {
-    if (!t || !(t->flags_ & ASP__F_INIT) || timeout_ms < 0 || repeat_ms < 0)
+    if (!t || !(T(t)->flags & ASP__F_INIT) || timeout_ms < 0 ||
+        repeat_ms < 0)
         return -EINVAL;
     asp_timer_stop(t);
-    asp_loop *loop = t->loop_;
+    asp_loop *loop = T(t)->loop;
     uint64_t now = loop->now_ns;
     if (timeout_ms > 0) {
         uint64_t clock = asp__now_ns();
@@ -209,11 +214,11 @@ int asp_timer_start(asp_timer *t, int64_t timeout_ms, int64_t repeat_ms)
     /* Timeout 0 is due at the cached time: the next timer run takes it
      * without the poll waiting for it (a tiny positive timeout would be
      * rounded up to 1 ms on kernels without epoll_pwait2). */
-    t->due_ = now + ms_to_ns(timeout_ms);
-    t->repeat_ = ms_to_ns(repeat_ms);
-    t->seq_ = loop->timer_seq++;
-    t->flags_ |= ASP__F_ACTIVE;
-    if (!(t->flags_ & ASP__F_UNREF))
+    T(t)->due = now + asp__ms_to_ns(timeout_ms);
+    T(t)->repeat = asp__ms_to_ns(repeat_ms);
+    T(t)->seq = loop->timer_seq++;
+    T(t)->flags |= ASP__F_ACTIVE;
+    if (!(T(t)->flags & ASP__F_UNREF))
         loop->nref++;
     heap_insert(loop, t);
     return 0;
@@ -224,12 +229,12 @@ int asp_timer_stop(asp_timer *t)
 {
     if (!t)
         return -EINVAL;
-    if (!(t->flags_ & ASP__F_ACTIVE))
+    if (!(T(t)->flags & ASP__F_ACTIVE))
         return 0;
-    if (t->flags_ & ASP__F_READY)
-        ready_unlink(t->loop_, t);
+    if (T(t)->flags & ASP__F_READY)
+        ready_unlink(T(t)->loop, t);
     else
-        heap_remove(t->loop_, t);
+        heap_remove(T(t)->loop, t);
     timer_deactivate(t);
     return 0;
 }
@@ -237,27 +242,27 @@ int asp_timer_stop(asp_timer *t)
 /* Non-zero while started. */
 int asp_timer_active(const asp_timer *t)
 {
-    return t && (t->flags_ & ASP__F_ACTIVE) != 0;
+    return t && (T(t)->flags & ASP__F_ACTIVE) != 0;
 }
 
 /* Makes t count for loop liveness again. */
 void asp_timer_ref(asp_timer *t)
 {
-    if (!t || !(t->flags_ & ASP__F_UNREF))
+    if (!t || !(T(t)->flags & ASP__F_UNREF))
         return;
-    t->flags_ &= ~ASP__F_UNREF;
-    if (t->flags_ & ASP__F_ACTIVE)
-        t->loop_->nref++;
+    T(t)->flags &= ~ASP__F_UNREF;
+    if (T(t)->flags & ASP__F_ACTIVE)
+        T(t)->loop->nref++;
 }
 
 /* Makes t not count for loop liveness. */
 void asp_timer_unref(asp_timer *t)
 {
-    if (!t || (t->flags_ & ASP__F_UNREF))
+    if (!t || (T(t)->flags & ASP__F_UNREF))
         return;
-    t->flags_ |= ASP__F_UNREF;
-    if (t->flags_ & ASP__F_ACTIVE)
-        t->loop_->nref--;
+    T(t)->flags |= ASP__F_UNREF;
+    if (T(t)->flags & ASP__F_ACTIVE)
+        T(t)->loop->nref--;
 }
 
 /* Runs every timer due at the loop's cached time and started before
@@ -267,30 +272,30 @@ void asp__timers_run(asp_loop *loop, uint64_t seq_limit)
 {
     asp_timer *t;
 
-    while ((t = loop->heap_min) != NULL && t->due_ <= loop->now_ns &&
-           t->seq_ < seq_limit) {
+    while ((t = loop->heap_min) != NULL && T(t)->due <= loop->now_ns &&
+           T(t)->seq < seq_limit) {
         heap_remove(loop, t);
-        t->flags_ |= ASP__F_READY;
-        t->rnext_ = NULL;
-        t->rprev_ = loop->ready_tail;
+        T(t)->flags |= ASP__F_READY;
+        T(t)->rnext = NULL;
+        T(t)->rprev = loop->ready_tail;
         if (loop->ready_tail)
-            loop->ready_tail->rnext_ = t;
+            T(loop->ready_tail)->rnext = t;
         else
             loop->ready_head = t;
         loop->ready_tail = t;
     }
     while ((t = loop->ready_head) != NULL) {
         ready_unlink(loop, t);
-        if (t->repeat_) {
+        if (T(t)->repeat) {
             /* Re-armed before the callback so the callback may stop it. */
-            t->flags_ &= ~ASP__F_READY;
-            t->due_ = loop->now_ns + t->repeat_;
-            t->seq_ = loop->timer_seq++;
+            T(t)->flags &= ~ASP__F_READY;
+            T(t)->due = loop->now_ns + T(t)->repeat;
+            T(t)->seq = loop->timer_seq++;
             heap_insert(loop, t);
         } else {
             timer_deactivate(t);
         }
-        t->cb_(t);
+        T(t)->cb(t, t->data);
     }
 }
 
@@ -301,8 +306,8 @@ int64_t asp__timers_next(const asp_loop *loop, uint64_t now_ns)
     const asp_timer *t = loop->heap_min;
     if (!t)
         return -1;
-    if (t->due_ <= now_ns)
+    if (T(t)->due <= now_ns)
         return 0;
-    uint64_t d = t->due_ - now_ns;
+    uint64_t d = T(t)->due - now_ns;
     return d > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d;
 }

@@ -13,15 +13,14 @@
  * cwd, the signal mask emptied, exec.
  *
  * When the parent passes an error pipe (ctx->errfd, see spawn.c), its
- * write end is first lifted above every fd number the child will use, so
- * no dup2 can clobber it, kept open through the closing of stray fds, and
- * closed by the exec itself (close-on-exec).
+ * write end is moved off every fd number a move targets, so no dup2 can
+ * clobber it, kept open through the closing of stray fds, and closed by
+ * the exec itself (close-on-exec).
  *
  * None of this is instrumented by AddressSanitizer: the code runs on a
  * borrowed stack in a process that is about to become another program,
  * where the sanitizer's stack bookkeeping only produces noise.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -29,7 +28,7 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef ASP_HAVE_CLOSE_RANGE
+#ifdef ASP_HAVE_LINUX
 #include <sys/syscall.h>
 #endif
 #ifdef ASP_HAVE_LINUX
@@ -49,28 +48,25 @@
 #define CHILD_CODE
 #endif
 
-/* Closes every fd in [lo, hi] (a short, bounded span). */
-CHILD_CODE static void close_span(int lo, int hi)
+/* Closes fds lo .. hi - 1 (a gap between kept fds): one close_range
+ * where the kernel has it, so a passed fd at a high number does not cost
+ * a million close calls. */
+CHILD_CODE static void close_gap(int lo, int hi)
 {
+    if (lo >= hi)
+        return;
 #ifdef ASP_HAVE_CLOSE_RANGE
-    if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0u) == 0)
+    if (syscall(SYS_close_range, (unsigned)lo, (unsigned)(hi - 1), 0u) == 0)
         return;
 #endif
-    for (int fd = lo; fd <= hi; fd++)
+    for (int fd = lo; fd < hi; fd++)
         close(fd);
 }
 
-/* Closes every fd >= lo except skip (close_range, else /proc/self/fd,
+/* Closes every fd >= lo (close_range, else /proc/self/fd,
  * else closefrom, else a loop up to the fd table size). */
-CHILD_CODE static void close_from(int lo, int skip)
+CHILD_CODE static void close_from(int lo)
 {
-    if (skip >= lo) {
-        /* Only the error pipe is ever skipped, and it sits just above the
-         * fds in use, so the span below it is short. */
-        if (skip > lo)
-            close_span(lo, skip - 1);
-        lo = skip + 1;
-    }
 #ifdef ASP_HAVE_CLOSE_RANGE
     if (syscall(SYS_close_range, (unsigned)lo, ~0u, 0u) == 0)
         return;
@@ -89,7 +85,7 @@ CHILD_CODE static void close_from(int lo, int skip)
                 if (*c >= '0' && *c <= '9') {
                     while (*c >= '0' && *c <= '9')
                         fd = fd * 10 + (*c++ - '0');
-                    if (fd >= lo && fd != dfd && fd != skip)
+                    if (fd >= lo && fd != dfd)
                         close(fd);
                 }
                 off += d->d_reclen;
@@ -108,49 +104,101 @@ CHILD_CODE static void close_from(int lo, int skip)
 #endif
 }
 
-/* Closes fds lo .. hi - 1 (a gap between kept fds, all below the lifted
- * ones): one close_range where the kernel has it, so a passed fd at a high
- * number does not cost a million close calls. */
-static void close_gap(int lo, int hi)
+/* Whether fd is in the sorted array a of n. */
+CHILD_CODE static int member(const int *a, int n, int fd)
 {
-    if (lo >= hi)
-        return;
-#ifdef ASP_HAVE_CLOSE_RANGE
-    if (syscall(SYS_close_range, (unsigned)lo, (unsigned)(hi - 1), 0u) == 0)
-        return;
-#endif
-    for (int fd = lo; fd < hi; fd++)
-        close(fd);
+    for (int i = 0; i < n && a[i] <= fd; i++)
+        if (a[i] == fd)
+            return 1;
+    return 0;
 }
 
-/* Puts every fd in place: lift all sources above every target first, so
- * that a target can never clobber a source still needed (stdout/stderr
- * swapped, a pipe end that landed on 0-2), then dup2 into place, then
- * close everything else but errfd (-1: none). dup2 clears close-on-exec
- * on the targets. */
-CHILD_CODE static int arrange_fds(asp__child_ctx *c, int errfd)
+/* Closes every fd >= lo but those of the sorted array a (n of them) and
+ * skip (-1: none). */
+CHILD_CODE static void close_all_but(int lo, const int *a, int n, int skip)
 {
-    for (int i = 0; i < c->nmoves; i++) {
-        c->lifted[i] = -1;
-        if (c->moves[i].src < 0)
+    for (int i = 0; i < n; i++) {
+        if (a[i] < lo)
             continue;
-        c->lifted[i] = fcntl(c->moves[i].src, F_DUPFD_CLOEXEC, c->lift_min);
-        if (c->lifted[i] < 0)
+        if (skip >= lo && skip < a[i]) {
+            close_gap(lo, skip);
+            lo = skip + 1;
+        }
+        close_gap(lo, a[i]);
+        lo = a[i] + 1;
+    }
+    if (skip >= lo) {
+        close_gap(lo, skip);
+        lo = skip + 1;
+    }
+    close_from(lo);
+}
+
+/* A close-on-exec copy of fd at the lowest free number >= 3 that is no
+ * move's target (a free target slot is skipped: the moves will fill it).
+ * Returns it, or -1 with errno. */
+CHILD_CODE static int dup_clear_of_targets(const asp__child_ctx *c, int fd)
+{
+    int lo = 3;
+    for (;;) {
+        int t = fcntl(fd, F_DUPFD_CLOEXEC, lo);
+        if (t < 0 || !member(c->keep, c->nkeep, t))
+            return t;
+        close(t);
+        lo = t + 1;
+    }
+}
+
+/* Whether fd is the target of a move other than i. */
+CHILD_CODE static int target_of_other(const asp__child_ctx *c, int i, int fd)
+{
+    for (int j = 0; j < c->nmoves; j++)
+        if (j != i && c->moves[j].dst == fd)
+            return 1;
+    return 0;
+}
+
+/* Puts every fd in place without ever needing a free fd above the
+ * highest one involved (a passed fd may sit at RLIMIT_NOFILE - 1):
+ *  1. everything but the sources and the error pipe is closed;
+ *  2. a source that is another move's target (stdout and stderr swapped,
+ *     a pipe end that landed on 0-2, a passed fd onto another's number)
+ *     is copied to a free number clear of every target; the error pipe
+ *     too if it sits on a target;
+ *  3. every source is dup2'd onto its target (dup2 clears close-on-exec;
+ *     a source already at its target has the flag cleared instead);
+ *  4. everything but the targets and the error pipe is closed.
+ * After step 2 no pending source sits on another move's target, so the
+ * dup2s may go in any order. Returns 0, or -1 with errno. */
+CHILD_CODE static int arrange_fds(asp__child_ctx *c, int *errfd)
+{
+    close_all_but(0, c->srcs, c->nsrcs, *errfd);
+    if (*errfd >= 0 && (*errfd <= 2 || member(c->keep, c->nkeep, *errfd))) {
+        int t = dup_clear_of_targets(c, *errfd);
+        if (t < 0)
             return -1;
+        *errfd = t;
     }
     for (int i = 0; i < c->nmoves; i++) {
-        if (c->moves[i].src < 0)
-            close(c->moves[i].dst);
-        else if (dup2(c->lifted[i], c->moves[i].dst) < 0)
+        int s = c->moves[i].src;
+        if (s < 0 || s == c->moves[i].dst || !target_of_other(c, i, s))
+            continue;
+        int t = dup_clear_of_targets(c, s);
+        if (t < 0)
+            return -1;
+        for (int j = i; j < c->nmoves; j++)
+            if (c->moves[j].src == s)
+                c->moves[j].src = t;
+    }
+    for (int i = 0; i < c->nmoves; i++) {
+        const asp__fdmove *m = &c->moves[i];
+        if (m->src < 0)
+            close(m->dst);
+        else if (m->src == m->dst ? fcntl(m->dst, F_SETFD, 0) < 0
+                                  : dup2(m->src, m->dst) < 0)
             return -1;
     }
-    /* Close the gaps between kept fds, then everything above. */
-    int lo = 3;
-    for (int i = 0; i < c->nkeep; i++) {
-        close_gap(lo, c->keep[i]);
-        lo = c->keep[i] + 1;
-    }
-    close_from(lo, errfd);
+    close_all_but(3, c->keep, c->nkeep, *errfd);
     return 0;
 }
 
@@ -167,33 +215,44 @@ CHILD_CODE static void report(asp__child_ctx *c, int errfd, int err)
     }
 }
 
-/* The child's body. Never returns. */
-CHILD_CODE int asp__child_main(void *arg)
+/* Every signal to its default disposition. glibc's sigaction refuses the
+ * two signals it reserves for itself (32 and 33), yet a SIG_IGN on them
+ * comes in through exec from parents of other libcs and would pass on to
+ * our child: on Linux the raw system call resets them too. The kernel
+ * structure it takes differs between architectures, but an all-zero one
+ * means SIG_DFL, no flags and an empty mask on every one of them. */
+CHILD_CODE static void reset_signals(void)
 {
-    asp__child_ctx *c = arg;
+#ifdef ASP_HAVE_LINUX
+    static const unsigned long dfl[8];
+    for (int sig = 1; sig < _NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            (void)syscall(SYS_rt_sigaction, sig, dfl, NULL,
+                          (size_t)((_NSIG - 1) / 8));
+#else
     struct sigaction sa;
-    sigset_t empty;
-    int errfd = c->errfd;
-
-    c->started = 1;
-    if (errfd >= 0) {
-        int hi = fcntl(errfd, F_DUPFD_CLOEXEC, c->lift_min);
-        if (hi < 0)
-            goto fail;
-        errfd = hi;
-    }
-
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            (void)sigaction(sig, &sa, NULL); /* libc-reserved ones refuse */
+            (void)sigaction(sig, &sa, NULL);
+#endif
+}
 
+/* The child's body. Never returns. */
+CHILD_CODE int asp__child_main(void *arg)
+{
+    asp__child_ctx *c = arg;
+    sigset_t empty;
+    int errfd = c->errfd;
+
+    c->started = 1;
+    reset_signals();
     if (c->setsid && setsid() < 0)
         goto fail;
     if (c->pgid >= 0 && setpgid(0, c->pgid) < 0)
         goto fail;
-    if (arrange_fds(c, errfd) < 0)
+    if (arrange_fds(c, &errfd) < 0)
         goto fail;
     if (c->cwd && chdir(c->cwd) < 0)
         goto fail;

@@ -2,13 +2,12 @@
  * env.c - the child's environment and the list of paths to try for the
  * program, both built in the parent so the child only calls execve.
  *
- * PATH comes from the child's environment as it will be (Python's choice):
- * inherited -> the parent's PATH; replaced -> the PATH entry given, if any;
- * overridden -> the override, else the parent's. Without any PATH the
- * default "/bin:/usr/bin" is searched. An empty PATH element means the
- * current directory, as POSIX has it.
+ * PATH: the child's environment as it will be, when it has a PATH (as
+ * Python's subprocess does); else the parent's PATH (as posix_spawnp,
+ * execvp and Go's os/exec do); else "/bin:/usr/bin". So a replaced
+ * environment without PATH still finds programs where the parent would.
+ * An empty PATH element means the current directory, as POSIX has it.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -110,6 +109,8 @@ int asp__paths_build(const char *name, char *const *envp,
         return 0;
     }
     const char *path = env_path(envp);
+    if (!path)
+        path = env_path(environ);
     if (!path)
         path = "/bin:/usr/bin";
     size_t plen = strlen(path);

@@ -8,43 +8,37 @@
  * a child still running stays in the live list, detached, until the loop
  * reaps it; only then is the memory released. Memory is also kept while a
  * callback of the process is on the stack (busy), so a callback may free
- * its own process and the code that called it can still look at the flags.
+ * its own process and the code that called it can still look at it.
+ *
+ * The loop knows nothing of processes: the module attaches its per-loop
+ * state as a loop extension, whose teardown hook asp_loop_free calls.
+ *
+ * Group leaders (Linux). A process group's id is its leader's pid; while
+ * the leader is unreaped, that number cannot be given to a new process,
+ * so no unrelated group can take it. A leader that exits while its group
+ * still has members (a grandchild in the background) is therefore seen
+ * with waitid(WNOWAIT): its status is final and every wait completes at
+ * the exit, but it stays a zombie of ours (phase EXITED) until the group
+ * is empty, a group escalation is over, or the handle is freed. Elsewhere
+ * the leader is reaped at once and group signals carry the small race the
+ * kernel leaves.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #ifdef ASP_HAVE_PIDFD
 #include <sys/syscall.h>
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
 #endif
 
-/* Gets the loop's module state, creating it and its source at need. */
-int asp__procs_get(asp_loop *loop, struct asp__procs **out)
-{
-    if (loop->procs) {
-        *out = loop->procs;
-        return 0;
-    }
-    struct asp__procs *ps = asp__calloc(1, sizeof *ps);
-    if (!ps)
-        return -ENOMEM;
-    ps->loop = loop;
-    int r = asp__source_start(ps);
-    if (r < 0) {
-        asp__free(ps);
-        return r;
-    }
-    loop->procs = ps;
-    *out = ps;
-    return 0;
-}
+/* The key of the module's loop extension. */
+static const char procs_key;
 
 /* Releases p's memory; it must be out of the live list. */
 static void proc_destroy(asp_proc *p)
@@ -52,26 +46,69 @@ static void proc_destroy(asp_proc *p)
     asp__free(p);
 }
 
-/* Closes the pidfd (after stopping its watcher). */
+/* Closes the pidfd (the watch was stopped first). */
 static void proc_close_pidfd(asp_proc *p)
 {
-    if (p->pidfd < 0)
+    if (p->watch.pidfd < 0)
         return;
-    asp_io_stop(&p->pidfd_io);
-    close(p->pidfd);
-    p->pidfd = -1;
+    close(p->watch.pidfd);
+    p->watch.pidfd = -1;
 }
 
-/* Unlinks p from the live list. */
-static void live_unlink(asp_proc *p)
+/* Kills and reaps (blocking) one detached child at loop teardown. In a
+ * forked process the child is the parent's: it is only forgotten. */
+static void reap_straggler(asp_proc *p, int forked)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->ps->live = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->next = p->prev = NULL;
+    siginfo_t si;
+    asp__child_unwatch(&p->watch);
+    if (!forked) {
+        if (p->phase == ASP__PP_RUNNING)
+            (void)asp__proc_send(p, SIGKILL, 0);
+        (void)asp__waitid(p->watch.pid, p->watch.pidfd, &si, WEXITED, NULL);
+    }
+    asp__list_del(&p->node);
+    proc_close_pidfd(p);
+    proc_destroy(p);
+}
+
+/* The loop is being freed: refuse while handles are open. */
+static int procs_busy(asp__loop_ext *e)
+{
+    struct asp__procs *ps = asp__container_of(e, struct asp__procs, ext);
+    return ps->nopen > 0;
+}
+
+/* Loop teardown: reap the detached stragglers, release the state. */
+static void procs_teardown(asp__loop_ext *e, int forked)
+{
+    struct asp__procs *ps = asp__container_of(e, struct asp__procs, ext);
+    asp__list *n;
+    while ((n = asp__list_first(&ps->live)) != NULL)
+        reap_straggler(asp__container_of(n, asp_proc, node), forked);
+    if (ps->stack)
+        munmap(ps->stack, ps->stack_size);
+    asp__free(ps);
+}
+
+/* Gets the loop's module state, attaching it at need. */
+int asp__procs_get(asp_loop *loop, struct asp__procs **out)
+{
+    asp__loop_ext *e = asp__loop_ext_find(loop, &procs_key);
+    if (e) {
+        *out = asp__container_of(e, struct asp__procs, ext);
+        return 0;
+    }
+    struct asp__procs *ps = asp__calloc(1, sizeof *ps);
+    if (!ps)
+        return -ENOMEM;
+    ps->loop = loop;
+    asp__list_init(&ps->live);
+    ps->ext.key = &procs_key;
+    ps->ext.busy = procs_busy;
+    ps->ext.teardown = procs_teardown;
+    asp__loop_ext_add(loop, &ps->ext);
+    *out = ps;
+    return 0;
 }
 
 /* Marks a callback of p as running. */
@@ -86,7 +123,7 @@ int asp__proc_release(asp_proc *p)
 {
     if (--p->busy > 0)
         return 0;
-    if ((p->flags & ASP__P_FREED) && (p->flags & ASP__P_REAPED)) {
+    if (p->freed && p->phase == ASP__PP_REAPED) {
         proc_destroy(p);
         return 1;
     }
@@ -107,144 +144,192 @@ static void status_from_siginfo(asp_status *st, const siginfo_t *si)
     }
 }
 
-/* Records the final status and tells everyone who waits for it. */
-static void proc_reaped(asp_proc *p, const asp_status *st)
+/* Tells everything that waits for the exit, in order: the streams (their
+ * eof grace), the waits, the escalation, communicate. */
+static void tell_exit(asp_proc *p)
 {
-    p->status = *st;
-    p->flags |= ASP__P_REAPED;
-    live_unlink(p);
-    proc_close_pidfd(p);
-#ifdef ASP_HAVE_KQUEUE
-    /* Drop the exit watch now: a stale event must not outlive the pid,
-     * which may be reused by the next spawn. */
-    if (p->loop->source == ASP_SOURCE_KQUEUE)
-        (void)p->loop->be->watch_pid(p->loop, p->pid, 0);
-#endif
-    if (p->flags & ASP__P_FREED) {
-        /* Detached: nobody is left to tell. */
-        if (p->busy == 0)
-            proc_destroy(p);
-        return;
-    }
-    asp__loop_unref(p->loop); /* the running child's reference */
-
     asp__proc_hold(p);
     for (int i = 1; i < 3; i++)
         if (p->stdio[i])
             asp__stream_child_exited(p->stdio[i]);
-    if (!(p->flags & ASP__P_FREED))
+    if (!p->freed)
         asp__waits_complete(p);
-    if (!(p->flags & ASP__P_FREED))
+    if (!p->freed)
         asp__stop_reaped(p);
-    if (!(p->flags & ASP__P_FREED))
+    if (!p->freed)
         asp__comm_reaped(p);
     asp__proc_release(p);
 }
 
-/* Checks, without blocking, whether p exited; reaps it if so. */
+/* The child is gone for good: out of the live list, pidfd closed. */
+static void proc_gone(asp_proc *p)
+{
+    p->phase = ASP__PP_REAPED;
+    asp__list_del(&p->node);
+    proc_close_pidfd(p);
+}
+
+/* Records the final status and tells everyone who waits for it. held:
+ * the child stays a zombie for now (phase EXITED). */
+static void proc_exited(asp_proc *p, const asp_status *st, int held)
+{
+    p->status = *st;
+    p->phase = ASP__PP_EXITED;
+    /* The watch goes first: a stale event must not outlive the pid, which
+     * the next spawn may reuse (and a zombie's pidfd stays readable). */
+    asp__child_unwatch(&p->watch);
+    if (!held)
+        proc_gone(p);
+    if (p->freed) {
+        /* Detached: nobody is left to tell. */
+        if (held)
+            asp__proc_reap_held(p);
+        else if (p->busy == 0)
+            proc_destroy(p);
+        return;
+    }
+    asp__loop_unref(p->loop); /* the running child's reference */
+    tell_exit(p);
+}
+
+/* Reaps a held zombie (nothing to do for other phases). */
+void asp__proc_reap_held(asp_proc *p)
+{
+    siginfo_t si;
+    if (p->phase != ASP__PP_EXITED)
+        return;
+    (void)asp__waitid(p->watch.pid, p->watch.pidfd, &si, WEXITED, NULL);
+    proc_gone(p);
+    if (p->freed && p->busy == 0)
+        proc_destroy(p);
+}
+
+#ifdef ASP_HAVE_LINUX
+/* Whether /proc/<name>/stat is a live (not zombie) member of group pgid
+ * other than the leader itself. */
+static int live_member(const char *name, pid_t pgid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parens. */
+    const char *rp = strrchr(buf, ')');
+    char state;
+    long ppid, pgrp;
+    if (!rp || sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
+        return 0;
+    return pgrp == (long)pgid && state != 'Z' && atol(name) != (long)pgid;
+}
+#endif
+
+/* Whether p's group has members other than p. Linux: a scan of /proc
+ * (kill(-pgid, 0) succeeds on a zombie leader alone). */
+int asp__group_alive(asp_proc *p)
+{
+    pid_t pgid = p->watch.pid;
+#ifdef ASP_HAVE_LINUX
+    DIR *d = opendir("/proc");
+    if (d) {
+        struct dirent *e;
+        int alive = 0;
+        while (!alive && (e = readdir(d)) != NULL)
+            if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+                alive = live_member(e->d_name, pgid);
+        closedir(d);
+        return alive;
+    }
+#endif
+    if (p->phase == ASP__PP_EXITED)
+        return 1; /* cannot tell: assume members, keep the zombie */
+    return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
+/* Whether an exited leader should be held (see the file comment). */
+static int hold_leader(asp_proc *p)
+{
+#ifdef ASP_HAVE_LINUX
+    return p->leader && !p->freed && asp__group_alive(p);
+#else
+    (void)p;
+    return 0;
+#endif
+}
+
+/* Checks, without blocking, whether p exited; reaps it if so (or peeks,
+ * for a leader whose group lives on). */
 void asp__proc_poll(asp_proc *p)
 {
     siginfo_t si;
-    int r;
-
-    if (p->flags & ASP__P_REAPED)
-        return;
-    memset(&si, 0, sizeof si);
-    do {
-#ifdef ASP_HAVE_PIDFD
-        if (p->pidfd >= 0)
-            r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si,
-                       WEXITED | WNOHANG);
-        else
-#endif
-            r = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG);
-    } while (r < 0 && errno == EINTR);
-
     asp_status st;
+    if (p->phase != ASP__PP_RUNNING)
+        return;
+    int wnowait = p->leader ? WNOWAIT : 0;
+    int r = asp__waitid(p->watch.pid, p->watch.pidfd, &si,
+                        WEXITED | WNOHANG | wnowait, NULL);
     if (r < 0) {
         /* ECHILD: someone else reaped it (a waitpid(-1) in the host, or
          * SIGCHLD ignored). The child is gone; its status is lost. */
         memset(&st, 0, sizeof st);
         st.kind = ASP_EXIT_UNKNOWN;
-    } else if (si.si_pid == 0) {
-        return; /* still running (a stop, a continue, or another child) */
-    } else {
-        status_from_siginfo(&st, &si);
+        proc_exited(p, &st, 0);
+        return;
     }
-    proc_reaped(p, &st);
+    if (si.si_pid == 0)
+        return; /* still running (a stop, a continue, or another child) */
+    status_from_siginfo(&st, &si);
+    int held = wnowait && hold_leader(p);
+    if (wnowait && !held)
+        (void)asp__waitid(p->watch.pid, p->watch.pidfd, &si, WEXITED, NULL);
+    proc_exited(p, &st, held);
 }
 
-/* The pidfd became readable: the child exited. */
-static void pidfd_cb(asp_io *w, int events)
+/* The loop says p may have exited. */
+static void watch_cb(asp__child *c)
 {
-    (void)events;
-    asp__proc_poll(w->data);
+    asp__proc_poll(asp__container_of(c, asp_proc, watch));
 }
 
 /* Registers a freshly spawned child with its loop. */
 int asp__proc_register(asp_proc *p)
 {
     struct asp__procs *ps = p->ps;
-    if (p->loop->source == ASP_SOURCE_PIDFD) {
-        asp_io_init(p->loop, &p->pidfd_io, p->pidfd, pidfd_cb, p);
-        asp_io_unref(&p->pidfd_io);
-        int r = asp_io_start(&p->pidfd_io, ASP_READ);
-        if (r < 0)
-            return r;
-    }
-#ifdef ASP_HAVE_KQUEUE
-    /* The exit arrives as an event even when the child exited before the
-     * watch (the backend takes care of that), so reaping always waits for
-     * the loop, as with every other source. */
-    if (p->loop->source == ASP_SOURCE_KQUEUE) {
-        int r = p->loop->be->watch_pid(p->loop, p->pid, 1);
-        if (r < 0)
-            return r;
-    }
-#endif
-    p->next = ps->live;
-    p->prev = NULL;
-    if (ps->live)
-        ps->live->prev = p;
-    ps->live = p;
+    p->watch.cb = watch_cb;
+    int r = asp__child_watch(p->loop, &p->watch);
+    if (r < 0)
+        return r;
+    asp__list_push(&ps->live, &p->node);
     ps->nopen++;
     asp__loop_ref(p->loop);
-    asp__source_spawned(ps);
     return 0;
-}
-
-/* A kqueue EVFILT_PROC event for pid. */
-void asp__procs_pid_event(asp_loop *loop, pid_t pid)
-{
-    if (!loop->procs)
-        return;
-    for (asp_proc *p = loop->procs->live; p; p = p->next)
-        if (p->pid == pid) {
-            asp__proc_poll(p);
-            return;
-        }
 }
 
 /* Sends sig to the child or, with group, to the group it leads. */
 int asp__proc_send(asp_proc *p, int sig, int group)
 {
     if (group) {
-        if (kill(-p->pid, sig) < 0)
+        if (kill(-p->watch.pid, sig) < 0)
             return -errno;
         return 0;
     }
-    if (p->flags & ASP__P_REAPED)
+    if (p->phase != ASP__PP_RUNNING)
         return -ESRCH;
 #ifdef ASP_HAVE_PIDFD
-    if (p->pidfd >= 0) {
-        if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0)
+    if (p->watch.pidfd >= 0) {
+        if (syscall(SYS_pidfd_send_signal, p->watch.pidfd, sig, NULL, 0) < 0)
             return -errno;
         return 0;
     }
 #endif
     /* Without a pidfd the pid is still ours: an unreaped child's pid
      * cannot be recycled. */
-    if (kill(p->pid, sig) < 0)
+    if (kill(p->watch.pid, sig) < 0)
         return -errno;
     return 0;
 }
@@ -252,7 +337,7 @@ int asp__proc_send(asp_proc *p, int sig, int group)
 /* Public: send a signal. */
 int asp_proc_signal(asp_proc *p, int sig)
 {
-    if (!p || (p->flags & ASP__P_FREED) || sig < 0 || sig >= NSIG)
+    if (!p || p->freed || sig < 0 || sig >= NSIG)
         return -EINVAL;
     return asp__proc_send(p, sig, 0);
 }
@@ -272,7 +357,7 @@ int asp_proc_kill(asp_proc *p)
 /* Public: the pid. */
 pid_t asp_proc_pid(const asp_proc *p)
 {
-    return p ? p->pid : -EINVAL;
+    return p ? p->watch.pid : -EINVAL;
 }
 
 /* Public: the loop. */
@@ -315,91 +400,58 @@ int asp_status_returncode(const asp_status *st)
     return INT32_MIN;
 }
 
+/* The stream of fd i, or NULL (freed handles have none). */
+static asp_stream *stdio_of(asp_proc *p, int i)
+{
+    return p && !p->freed ? p->stdio[i] : NULL;
+}
+
 /* Public: the streams. */
 asp_stream *asp_proc_stdin(asp_proc *p)
 {
-    return p && !(p->flags & ASP__P_FREED) ? p->stdio[0] : NULL;
+    return stdio_of(p, 0);
 }
 
 asp_stream *asp_proc_stdout(asp_proc *p)
 {
-    return p && !(p->flags & ASP__P_FREED) ? p->stdio[1] : NULL;
+    return stdio_of(p, 1);
 }
 
 asp_stream *asp_proc_stderr(asp_proc *p)
 {
-    return p && !(p->flags & ASP__P_FREED) ? p->stdio[2] : NULL;
+    return stdio_of(p, 2);
 }
 
 /* Public: ends the handle; see the file comment. */
-int asp_proc_free(asp_proc *p, int how)
+int asp_proc_free(asp_proc *p, enum asp_free_how how)
 {
-    if (!p || how < ASP_FREE_DETACH || how > ASP_FREE_KILL ||
-        (p->flags & ASP__P_FREED))
+    if (!p || (unsigned)how >= ASP__FREE_COUNT || p->freed)
         return -EINVAL;
-
     asp__proc_hold(p);
     /* Marked first: a cancel callback below that calls back into p (free
      * again, wait, stop, communicate) is refused with -EINVAL instead of
      * counting the handle twice. */
-    p->flags |= ASP__P_FREED;
+    p->freed = 1;
     /* Everything pending learns next, while p's memory is still whole. */
     asp__comm_cancel(p);
     asp__waits_cancel(p);
     asp__stop_cancel(p);
     for (int i = 0; i < 3; i++)
         if (p->stdio[i]) {
-            asp__stream_free(p->stdio[i]);
+            asp_stream *s = p->stdio[i];
             p->stdio[i] = NULL;
+            asp__stream_destroy(s);
         }
     p->ps->nopen--;
-    if (!(p->flags & ASP__P_REAPED)) {
+    if (p->phase == ASP__PP_RUNNING) {
         if (how == ASP_FREE_KILL)
             (void)asp__proc_send(p, SIGKILL, 0);
         asp__loop_unref(p->loop); /* a detached child keeps nothing alive */
         /* It may have exited already: reap now if so. */
         asp__proc_poll(p);
+    } else {
+        asp__proc_reap_held(p); /* nothing will signal its group now */
     }
     asp__proc_release(p);
-    return 0;
-}
-
-/* Kills and reaps (blocking) one detached child at loop teardown. */
-static void reap_straggler(asp_proc *p)
-{
-    siginfo_t si;
-    (void)asp__proc_send(p, SIGKILL, 0);
-    for (;;) {
-        int r;
-        memset(&si, 0, sizeof si);
-#ifdef ASP_HAVE_PIDFD
-        if (p->pidfd >= 0)
-            r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED);
-        else
-#endif
-            r = waitid(P_PID, (id_t)p->pid, &si, WEXITED);
-        if (r == 0 || errno != EINTR)
-            break;
-    }
-    live_unlink(p);
-    proc_close_pidfd(p);
-    proc_destroy(p);
-}
-
-/* Loop teardown: refuse while handles are open, else clean up. */
-int asp__procs_loop_free(asp_loop *loop)
-{
-    struct asp__procs *ps = loop->procs;
-    if (!ps)
-        return 0;
-    if (ps->nopen > 0)
-        return -EBUSY;
-    while (ps->live)
-        reap_straggler(ps->live);
-    asp__source_stop(ps);
-    if (ps->stack)
-        munmap(ps->stack, ps->stack_size);
-    asp__free(ps);
-    loop->procs = NULL;
     return 0;
 }

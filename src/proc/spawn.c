@@ -5,27 +5,29 @@
  *  1. validate everything (nothing created yet, so errors leave nothing);
  *  2. note which of the parent's fds 0-2 are open, before this call opens
  *     anything that could land on those numbers;
- *  3. create pipes (close-on-exec from creation) and open files, build the
- *     environment, the PATH candidates and the stream objects;
- *  4. clone(CLONE_VM | CLONE_VFORK [| CLONE_PIDFD]) with every signal
- *     blocked; the child (child.c) either execs or stores its errno and
- *     exits; CLONE_VFORK resumes us only after that;
- *  5. a failed exec is reaped here at once and its errno returned; a
- *     successful one is registered with the loop.
+ *  3. prepare: create pipes (close-on-exec from creation) and open files,
+ *     build the environment, the PATH candidates, the fd moves and the
+ *     stream objects;
+ *  4. launch: clone(CLONE_VM | CLONE_VFORK [| CLONE_PIDFD]) with every
+ *     signal blocked; the child (child.c) either execs or stores its errno
+ *     and exits; CLONE_VFORK resumes us only after that; a failed exec is
+ *     reaped here at once and its errno returned;
+ *  5. attach: the child is registered with the loop, its streams start.
  * The address space is never copied, so spawn cost does not grow with the
  * parent's memory, and the pidfd exists from the first instant, so no
  * other reaper can make it point to a recycled pid.
  *
- * Step 5 relies on the child writing its errno into our memory before we
+ * Step 4 relies on the child writing its errno into our memory before we
  * resume. Where clone(CLONE_VM | CLONE_VFORK) or vfork is emulated by a
  * plain fork (valgrind, some user-mode emulators) that memory is a copy
  * and we resume at once, so a failed exec would look like a success. The
- * first spawn of the process therefore also passes a close-on-exec error
- * pipe and checks whether the child's first store reached us: if it did,
- * memory is shared and later spawns skip the pipe; if not, every spawn
- * reads the errno from the pipe (EOF means the exec succeeded).
+ * first spawn of the process therefore probes once with a child that only
+ * stores a flag and exits: if the store reached us, memory is shared;
+ * if not, every spawn passes a close-on-exec error pipe and reads the
+ * errno from it (EOF means the exec succeeded). The probe costs no fd, so
+ * a spawn holds only what it hands over: two fds per pipe, the pidfd, and
+ * /dev/null or a file where asked.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -42,11 +44,6 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #endif
-#ifdef ASP_HAVE_PIDFD
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-#endif
 
 #define CHILD_STACK_SIZE ((size_t)64 * 1024)
 
@@ -57,13 +54,68 @@ static atomic_int vm_mode;
 
 /* Everything a spawn creates, so that one cleanup path frees it all. */
 typedef struct spawn_res {
+    const asp_spawn_opts *o;
+    const char *const *argv;
+    struct asp__procs *ps;
+    asp_proc *p;
+    asp__child_ctx c;
     int parent_end[3]; /* our side of each piped stream */
     int child_src[3];  /* what the child gets as 0, 1, 2 (-1: closed) */
     int owned[6];      /* fds this call opened for the child */
     int nowned;
+    int epipe[2];      /* the error pipe, where memory is copied */
     void *env_owned, *paths_owned, *scratch;
-    asp_proc *p;
+    pid_t pid;
+    int pidfd;
 } spawn_res;
+
+/* The soft RLIMIT_NOFILE (a large number when unknown). */
+static rlim_t fd_limit(void)
+{
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0)
+        return nofile.rlim_cur;
+    return (rlim_t)1 << 20;
+}
+
+/* Checks the stdio options; nothing is created here. */
+static int validate_stdio(const asp_spawn_opts *o)
+{
+    for (int i = 0; i < 3; i++) {
+        const asp_stdio *s = &o->stdio[i];
+        if ((unsigned)s->mode >= ASP__STDIO_COUNT ||
+            (s->flags & ~ASP_STDIO_APPEND))
+            return -EINVAL;
+        if (s->mode == ASP_STDIO_STDOUT && i != 2)
+            return -EINVAL;
+        if (s->mode == ASP_STDIO_FD && (s->fd < 0 || fcntl(s->fd, F_GETFD) < 0))
+            return s->fd < 0 ? -EINVAL : -EBADF;
+        if (s->mode == ASP_STDIO_PATH && (!s->path || !*s->path))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+/* Checks the passed fds: targets >= 3, below the fd limit, distinct;
+ * sources open. */
+static int validate_pass(const asp_spawn_opts *o)
+{
+    if (o->npass_fds && !o->pass_fds)
+        return -EINVAL;
+    rlim_t fdmax = fd_limit();
+    for (size_t i = 0; i < o->npass_fds; i++) {
+        const asp_fdmap *m = &o->pass_fds[i];
+        if (m->child_fd < 3 || m->parent_fd < 0 ||
+            (rlim_t)m->child_fd >= fdmax)
+            return -EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (o->pass_fds[j].child_fd == m->child_fd)
+                return -EINVAL;
+        if (fcntl(m->parent_fd, F_GETFD) < 0)
+            return -EBADF;
+    }
+    return 0;
+}
 
 /* Checks the options; nothing is created here. */
 static int validate(const char *const argv[], const asp_spawn_opts *o)
@@ -79,7 +131,7 @@ static int validate(const char *const argv[], const asp_spawn_opts *o)
     if (o->pgid < 0 || (o->pgid > 0 && (o->flags & (ASP_SPAWN_SETSID |
                                                     ASP_SPAWN_NEW_PGROUP))))
         return -EINVAL;
-    if (o->env_mode < ASP_ENV_INHERIT || o->env_mode > ASP_ENV_OVERRIDE)
+    if ((unsigned)o->env_mode >= ASP__ENV_COUNT)
         return -EINVAL;
     if (o->eof_grace_ms < 0 && o->eof_grace_ms != ASP_FOREVER)
         return -EINVAL;
@@ -87,34 +139,8 @@ static int validate(const char *const argv[], const asp_spawn_opts *o)
         return -EINVAL;
     if (o->read_buffer > ((size_t)1 << 30) || o->pipe_size > ((size_t)1 << 30))
         return -EINVAL;
-    for (int i = 0; i < 3; i++) {
-        const asp_stdio *s = &o->stdio[i];
-        if (s->mode < ASP_STDIO_INHERIT || s->mode > ASP_STDIO_CLOSE ||
-            (s->flags & ~ASP_STDIO_APPEND))
-            return -EINVAL;
-        if (s->mode == ASP_STDIO_STDOUT && i != 2)
-            return -EINVAL;
-        if (s->mode == ASP_STDIO_FD && (s->fd < 0 || fcntl(s->fd, F_GETFD) < 0))
-            return s->fd < 0 ? -EINVAL : -EBADF;
-        if (s->mode == ASP_STDIO_PATH && (!s->path || !*s->path))
-            return -EINVAL;
-    }
-    if (o->npass_fds && !o->pass_fds)
-        return -EINVAL;
-    struct rlimit nofile;
-    rlim_t fdmax = getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur
-                                                          : (rlim_t)1 << 20;
-    for (size_t i = 0; i < o->npass_fds; i++) {
-        if (o->pass_fds[i].child_fd < 3 || o->pass_fds[i].parent_fd < 0 ||
-            (rlim_t)o->pass_fds[i].child_fd >= fdmax)
-            return -EINVAL;
-        for (size_t j = 0; j < i; j++)
-            if (o->pass_fds[j].child_fd == o->pass_fds[i].child_fd)
-                return -EINVAL;
-        if (fcntl(o->pass_fds[i].parent_fd, F_GETFD) < 0)
-            return -EBADF;
-    }
-    return 0;
+    int e = validate_stdio(o);
+    return e < 0 ? e : validate_pass(o);
 }
 
 /* Remembers an fd this call opened for the child. */
@@ -223,44 +249,45 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
     return 0;
 }
 
-/* Fills the fd moves, the sorted list of kept fds and the lift floor. */
-static int make_moves(spawn_res *r, const asp_spawn_opts *o,
-                      asp__child_ctx *c)
+/* Adds fd to the sorted, distinct array a of *n. */
+static void sorted_add(int *a, int *n, int fd)
 {
+    int k = *n;
+    while (k > 0 && a[k - 1] > fd)
+        k--;
+    if (k > 0 && a[k - 1] == fd)
+        return;
+    memmove(a + k + 1, a + k, (size_t)(*n - k) * sizeof *a);
+    a[k] = fd;
+    (*n)++;
+}
+
+/* Fills the fd moves, the sorted sources and the sorted targets >= 3. */
+static int make_moves(spawn_res *r)
+{
+    const asp_spawn_opts *o = r->o;
+    asp__child_ctx *c = &r->c;
     size_t n = 3 + o->npass_fds;
-    /* moves, lifted and keep share one scratch block. */
+    /* moves, keep and srcs share one scratch block. */
     char *block = asp__malloc(n * (sizeof(asp__fdmove) + 2 * sizeof(int)));
     if (!block)
         return -ENOMEM;
     r->scratch = block;
     c->moves = (asp__fdmove *)(void *)block;
-    c->lifted = (int *)(void *)(block + n * sizeof(asp__fdmove));
-    c->keep = c->lifted + n;
-    int maxfd = 2;
-    for (int i = 0; i < 3; i++) {
-        c->moves[i].src = r->child_src[i];
-        c->moves[i].dst = i;
-        if (r->child_src[i] > maxfd)
-            maxfd = r->child_src[i];
-    }
-    for (size_t i = 0; i < o->npass_fds; i++) {
-        c->moves[3 + i].src = o->pass_fds[i].parent_fd;
-        c->moves[3 + i].dst = o->pass_fds[i].child_fd;
-        if (o->pass_fds[i].parent_fd > maxfd)
-            maxfd = o->pass_fds[i].parent_fd;
-        if (o->pass_fds[i].child_fd > maxfd)
-            maxfd = o->pass_fds[i].child_fd;
-        /* Insertion into the sorted keep list. */
-        int k = (int)i;
-        while (k > 0 && c->keep[k - 1] > o->pass_fds[i].child_fd) {
-            c->keep[k] = c->keep[k - 1];
-            k--;
-        }
-        c->keep[k] = o->pass_fds[i].child_fd;
+    c->keep = (int *)(void *)(block + n * sizeof(asp__fdmove));
+    c->srcs = c->keep + n;
+    c->nkeep = c->nsrcs = 0;
+    for (size_t i = 0; i < n; i++) {
+        int src = i < 3 ? r->child_src[i] : o->pass_fds[i - 3].parent_fd;
+        int dst = i < 3 ? (int)i : o->pass_fds[i - 3].child_fd;
+        c->moves[i].src = src;
+        c->moves[i].dst = dst;
+        if (src >= 0)
+            sorted_add(c->srcs, &c->nsrcs, src);
+        if (dst >= 3)
+            sorted_add(c->keep, &c->nkeep, dst);
     }
     c->nmoves = (int)n;
-    c->nkeep = (int)o->npass_fds;
-    c->lift_min = maxfd + 1;
     return 0;
 }
 
@@ -270,6 +297,10 @@ static void res_release(spawn_res *r, int failed)
     for (int i = 0; i < r->nowned; i++)
         close(r->owned[i]);
     r->nowned = 0;
+    for (int i = 0; i < 2; i++)
+        if (r->epipe[i] >= 0)
+            close(r->epipe[i]);
+    r->epipe[0] = r->epipe[1] = -1;
     if (failed)
         for (int i = 0; i < 3; i++)
             if (r->parent_end[i] >= 0) {
@@ -305,47 +336,69 @@ static void restore_mask(const sigset_t *old)
 #endif
 }
 
-#ifndef ASP_HAVE_CLONE
-/* vfork in a function of its own: nothing of the caller's frame is live
- * across it, so nothing can be clobbered. */
-static pid_t do_vfork(asp__child_ctx *c)
+/* The probe child: one store into what may be our memory, then exit. */
+static int probe_main(void *arg)
 {
-    pid_t pid = vfork();
-    if (pid == 0)
-        asp__child_main(c);
-    return pid;
+    *(volatile int *)arg = 1;
+    _exit(0);
 }
-#endif
 
-/* Starts the child; returns its pid (and pidfd, -1 if none) or -errno. */
-static pid_t start_child(struct asp__procs *ps, asp__child_ctx *c,
-                         int want_pidfd, int *pidfd)
+/* The top of the loop's clone stack (mapped at first use). */
+static char *stack_top(struct asp__procs *ps)
 {
-    sigset_t old;
-    pid_t pid;
-    *pidfd = -1;
 #ifdef ASP_HAVE_CLONE
     if (!ps->stack) {
         void *st = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (st == MAP_FAILED)
-            return -errno;
+            return NULL;
         ps->stack = st;
         ps->stack_size = CHILD_STACK_SIZE;
     }
-    char *top = (char *)ps->stack + ps->stack_size;
-    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+    return (char *)ps->stack + ps->stack_size;
+#else
+    (void)ps;
+    return (char *)1; /* vfork needs none */
+#endif
+}
+
+#ifndef ASP_HAVE_CLONE
+/* vfork in a function of its own: nothing of the caller's frame is live
+ * across it, so nothing can be clobbered. fn runs in the child. */
+static pid_t do_vfork(int (*fn)(void *), void *arg)
+{
+    pid_t pid = vfork();
+    if (pid == 0)
+        fn(arg);
+    return pid;
+}
+#endif
+
+/* Starts fn(arg) in a child sharing our memory (as far as the system
+ * does), every signal blocked around it; with want_pidfd also a pidfd
+ * (-1 if none). Returns the pid or -errno. */
+static pid_t clone_child(struct asp__procs *ps, int (*fn)(void *),
+                         void *arg, int want_pidfd, int *pidfd)
+{
+    sigset_t old;
+    pid_t pid;
+    char *top = stack_top(ps);
+    *pidfd = -1;
+    if (!top)
+        return -errno;
     block_all(&old);
-    if (want_pidfd) {
-        pid = clone(asp__child_main, top, flags | CLONE_PIDFD, c, pidfd);
-        if (pid < 0 && errno == EINVAL) {
-            /* A kernel without CLONE_PIDFD (< 5.2): pidfd_open below. */
-            want_pidfd = 2;
-            pid = clone(asp__child_main, top, flags, c, NULL);
-        }
-    } else {
-        pid = clone(asp__child_main, top, flags, c, NULL);
+#ifdef ASP_HAVE_CLONE
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+    pid = clone(fn, top, flags | (want_pidfd ? CLONE_PIDFD : 0), arg, pidfd);
+    if (pid < 0 && want_pidfd && errno == EINVAL) {
+        /* A kernel without CLONE_PIDFD (< 5.2): pidfd_open below. */
+        want_pidfd = 2;
+        pid = clone(fn, top, flags, arg, NULL);
     }
+#else
+    (void)want_pidfd;
+    pid = do_vfork(fn, arg);
+#endif
     int e = errno;
     restore_mask(&old);
     if (pid < 0)
@@ -354,83 +407,199 @@ static pid_t start_child(struct asp__procs *ps, asp__child_ctx *c,
     if (want_pidfd == 2)
         *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif
-#else
-    (void)ps;
-    (void)want_pidfd;
-    block_all(&old);
-    pid = do_vfork(c);
-    int e = errno;
-    restore_mask(&old);
-    if (pid < 0)
-        return -e;
-#endif
     return pid;
+}
+
+/* Learns once whether a child's stores reach our memory (see the file
+ * comment). 0 or -errno (the probe could not start: not remembered). */
+static int probe_vm(struct asp__procs *ps)
+{
+    if (atomic_load(&vm_mode) != VM_UNKNOWN)
+        return 0;
+    volatile int flag = 0;
+    int pidfd;
+    pid_t pid = clone_child(ps, probe_main, (void *)&flag, 0, &pidfd);
+    if (pid < 0)
+        return pid;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    atomic_store(&vm_mode, flag ? VM_SHARED : VM_COPIED);
+    return 0;
 }
 
 /* Reaps a child whose exec failed (it has exited already or is about to). */
 static void reap_failed(pid_t pid, int pidfd)
 {
     siginfo_t si;
-    int r;
-    do {
-        memset(&si, 0, sizeof si);
-#ifdef ASP_HAVE_PIDFD
-        if (pidfd >= 0)
-            r = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
-        else
-#endif
-            r = waitid(P_PID, (id_t)pid, &si, WEXITED);
-    } while (r < 0 && errno == EINTR);
-    (void)pidfd;
+    (void)asp__waitid(pid, pidfd, &si, WEXITED, NULL);
     if (pidfd >= 0)
         close(pidfd);
 }
 
-/* After the clone: learns from the error pipe (epipe, both ends open)
- * whether memory is shared, and if it is not, reads the child's errno
- * into c->err (blocking until the exec closes the pipe or the child
- * writes). Closes both ends. */
-static void error_pipe_collect(asp__child_ctx *c, int epipe[2])
+/* After the clone, where memory is copied: reads the child's errno from
+ * the error pipe (blocking until the exec closes it or the child writes)
+ * into c->err. Closes both ends. */
+static void error_pipe_collect(spawn_res *r)
 {
-    close(epipe[1]);
-    if (c->started) {
-        atomic_store(&vm_mode, VM_SHARED);
-    } else {
-        atomic_store(&vm_mode, VM_COPIED);
-        int err = 0;
-        ssize_t n;
-        do
-            n = read(epipe[0], &err, sizeof err);
-        while (n < 0 && errno == EINTR);
-        if (n == (ssize_t)sizeof err && err > 0)
-            c->err = err;
-    }
-    close(epipe[0]);
-    epipe[0] = epipe[1] = -1;
+    close(r->epipe[1]);
+    r->epipe[1] = -1;
+    int err = 0;
+    ssize_t n;
+    do
+        n = read(r->epipe[0], &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof err && err > 0)
+        r->c.err = err;
+    close(r->epipe[0]);
+    r->epipe[0] = -1;
 }
 
 /* Hands the parent ends of the pipes to stream objects. */
-static void make_streams(spawn_res *r, const asp_spawn_opts *o)
+static int make_streams(spawn_res *r)
 {
+    const asp_spawn_opts *o = r->o;
+    asp__stream_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.bufsize = o->read_buffer ? o->read_buffer : o->pipe_size;
+    cfg.high_water = o->high_water;
+    cfg.grace_ms = o->eof_grace_ms;
+    cfg.fixed = o->pipe_size || o->read_buffer;
     for (int i = 0; i < 3; i++) {
-        if (r->parent_end[i] < 0)
+        int fd = r->parent_end[i];
+        if (fd < 0)
             continue;
-        unsigned fl = (i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR))
-                          ? ASP__S_SOCKET
-                          : 0;
-        r->p->stdio[i] = asp__stream_new(r->p, i, r->parent_end[i], fl, o);
-        r->parent_end[i] = -1; /* the stream owns it now */
+        r->parent_end[i] = -1; /* the stream owns it now, even on failure */
+        cfg.socket = i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR);
+        r->p->stdio[i] = i == 0 ? asp__writer_new(r->p->loop, fd)
+                                : asp__reader_new(r->p->loop, fd, &cfg);
+        if (!r->p->stdio[i])
+            return -ENOMEM;
     }
+    return 0;
 }
 
-/* Closes the streams of a spawn that failed. */
+/* Destroys the streams of a spawn that failed. */
 static void drop_streams(asp_proc *p)
 {
     for (int i = 0; i < 3; i++)
         if (p->stdio[i]) {
-            asp__stream_free(p->stdio[i]);
+            asp__stream_destroy(p->stdio[i]);
             p->stdio[i] = NULL;
         }
+}
+
+/* Step 3: everything the child needs, and the streams. */
+static int prepare(spawn_res *r, const int open_before[3])
+{
+    const asp_spawn_opts *o = r->o;
+    asp__child_ctx *c = &r->c;
+    int e = make_stdio(r, o, open_before);
+    if (!e)
+        e = asp__env_build(o, &c->envp, &r->env_owned);
+    if (!e)
+        e = asp__paths_build(o->file ? o->file : r->argv[0], c->envp,
+                             &c->paths, &c->npaths, &r->paths_owned);
+    if (!e)
+        e = make_moves(r);
+    if (!e)
+        e = make_streams(r);
+    if (!e)
+        e = probe_vm(r->ps);
+    if (!e)
+        e = asp__child_prepare(r->p->loop);
+    if (!e && atomic_load(&vm_mode) != VM_SHARED)
+        e = asp__pipe(r->epipe, 0);
+    if (e)
+        return e;
+    c->argv = r->argv;
+    c->cwd = o->cwd;
+    c->setsid = (o->flags & ASP_SPAWN_SETSID) != 0;
+    /* setsid() already makes the child lead a new group (and a session
+     * leader may not call setpgid), so NEW_PGROUP adds nothing to it. */
+    c->pgid = (o->flags & ASP_SPAWN_SETSID)       ? -1
+              : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
+              : (o->pgid > 0 ? o->pgid : -1);
+    c->errfd = r->epipe[1];
+    return 0;
+}
+
+/* Step 4: the clone, and the child's verdict. */
+static int launch(spawn_res *r)
+{
+    pid_t pid = clone_child(r->ps, asp__child_main, &r->c,
+                            asp__pidfd_supported() > 0, &r->pidfd);
+    if (pid < 0)
+        return pid;
+    if (r->epipe[0] >= 0)
+        error_pipe_collect(r);
+    if (r->c.err) {
+        reap_failed(pid, r->pidfd);
+        r->pidfd = -1;
+        return -r->c.err;
+    }
+    if (r->pidfd >= 0 && r->pidfd < 3) {
+        /* The pidfd lives as long as the child: keep it off 0-2. */
+        int hi = asp__fd_high(r->pidfd);
+        if (hi < 0) {
+            kill(pid, SIGKILL);
+            reap_failed(pid, -1);
+            r->pidfd = -1;
+            return hi;
+        }
+        r->pidfd = hi;
+    }
+    r->pid = pid;
+    return 0;
+}
+
+/* Step 5: the child joins the loop. Only an allocation in the exit
+ * source can fail here; the child runs, so it is killed and reaped. */
+static int attach(spawn_res *r)
+{
+    asp_proc *p = r->p;
+    p->watch.pid = r->pid;
+    p->watch.pidfd = r->pidfd;
+    p->leader = (r->o->flags & (ASP_SPAWN_SETSID | ASP_SPAWN_NEW_PGROUP)) != 0;
+    int e = asp__proc_register(p);
+    if (e < 0) {
+        if (r->pidfd >= 0)
+            (void)asp__proc_send(p, SIGKILL, 0);
+        else
+            kill(r->pid, SIGKILL);
+        reap_failed(r->pid, r->pidfd);
+        return e;
+    }
+    for (int i = 0; i < 3; i++)
+        if (p->stdio[i])
+            asp__stream_start(p->stdio[i]);
+    return 0;
+}
+
+/* Sets up r and the process object; 0 or -ENOMEM. */
+static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
+                    const asp_spawn_opts *o)
+{
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->argv = argv;
+    r->pidfd = -1;
+    r->epipe[0] = r->epipe[1] = -1;
+    r->c.errfd = -1;
+    for (int i = 0; i < 3; i++)
+        r->parent_end[i] = r->child_src[i] = -1;
+    int e = asp__procs_get(loop, &r->ps);
+    if (e < 0)
+        return e;
+    r->p = asp__calloc(1, sizeof *r->p);
+    if (!r->p)
+        return -ENOMEM;
+    r->p->loop = loop;
+    r->p->ps = r->ps;
+    r->p->watch.pidfd = -1;
+    asp__list_init(&r->p->node);
+    asp__list_init(&r->p->waits);
+    return 0;
 }
 
 /* Public: exec-style spawn. */
@@ -440,130 +609,33 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
     static const asp_spawn_opts dflt;
     const asp_spawn_opts *o = opts ? opts : &dflt;
     spawn_res r;
-    asp__child_ctx c;
-    struct asp__procs *ps;
-    int epipe[2] = {-1, -1};
-    int e;
-
     if (!loop || !out)
         return -EINVAL;
     *out = NULL;
-    e = validate(argv, o);
+    if (asp__loop_forked(loop))
+        return -ECHILD;
+    int e = validate(argv, o);
     if (e < 0)
         return e;
-
     int open_before[3];
     for (int i = 0; i < 3; i++)
         open_before[i] = fcntl(i, F_GETFD) >= 0;
-
-    e = asp__procs_get(loop, &ps);
-    if (e < 0)
-        return e;
-
-    memset(&r, 0, sizeof r);
-    memset(&c, 0, sizeof c);
-    for (int i = 0; i < 3; i++)
-        r.parent_end[i] = r.child_src[i] = -1;
-
-    r.p = asp__calloc(1, sizeof *r.p);
-    if (!r.p)
-        return -ENOMEM;
-    r.p->loop = loop;
-    r.p->ps = ps;
-    r.p->pidfd = -1;
-
-    e = make_stdio(&r, o, open_before);
-    if (e < 0)
-        goto fail;
-    e = asp__env_build(o, &c.envp, &r.env_owned);
-    if (e < 0)
-        goto fail;
-    e = asp__paths_build(o->file ? o->file : argv[0], c.envp, &c.paths,
-                         &c.npaths, &r.paths_owned);
-    if (e < 0)
-        goto fail;
-    e = make_moves(&r, o, &c);
-    if (e < 0)
-        goto fail;
-    make_streams(&r, o);
-
-    c.argv = argv;
-    c.cwd = o->cwd;
-    c.setsid = (o->flags & ASP_SPAWN_SETSID) != 0;
-    /* setsid() already makes the child lead a new group (and a session
-     * leader may not call setpgid), so NEW_PGROUP adds nothing to it. */
-    c.pgid = (o->flags & ASP_SPAWN_SETSID) ? -1
-             : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
-             : (o->pgid > 0 ? o->pgid : -1);
-    c.err = 0;
-    c.started = 0;
-    c.errfd = -1;
-    if (atomic_load(&vm_mode) != VM_SHARED) {
-        e = asp__pipe(epipe, 0);
-        if (e < 0)
-            goto fail;
-        c.errfd = epipe[1];
-    }
-
-    int pidfd;
-    pid_t pid = start_child(ps, &c, asp__pidfd_supported() > 0, &pidfd);
-    if (pid < 0) {
-        e = pid;
-        goto fail;
-    }
-    if (epipe[0] >= 0)
-        error_pipe_collect(&c, epipe);
-    if (c.err) {
-        e = -c.err;
-        reap_failed(pid, pidfd);
-        goto fail;
-    }
-    if (pidfd >= 0 && pidfd < 3) {
-        /* The pidfd lives as long as the child: keep it off 0-2. */
-        int hi = asp__fd_high(pidfd);
-        if (hi < 0) {
-            kill(pid, SIGKILL);
-            e = hi;
-            reap_failed(pid, -1);
-            goto fail;
-        }
-        pidfd = hi;
-    }
-
-    asp_proc *p = r.p;
-    p->pid = pid;
-    p->pidfd = pidfd;
-    if (o->flags & (ASP_SPAWN_SETSID | ASP_SPAWN_NEW_PGROUP))
-        p->flags |= ASP__P_LEADER;
-    res_release(&r, 0);
-
-    e = asp__proc_register(p);
+    e = res_init(&r, loop, argv, o);
+    if (!e)
+        e = prepare(&r, open_before);
+    if (!e)
+        e = launch(&r);
+    if (!e)
+        e = attach(&r);
+    res_release(&r, e < 0);
     if (e < 0) {
-        /* Only an allocation in the backend can fail here; the child runs,
-         * so it is killed and reaped before reporting. */
-        if (pidfd >= 0)
-            asp__proc_send(p, SIGKILL, 0);
-        else
-            kill(pid, SIGKILL);
-        reap_failed(pid, pidfd);
-        drop_streams(p);
-        asp__free(p);
+        if (r.p)
+            drop_streams(r.p);
+        asp__free(r.p);
         return e;
     }
-    for (int i = 0; i < 3; i++)
-        if (p->stdio[i])
-            asp__stream_update(p->stdio[i]);
-    *out = p;
+    *out = r.p;
     return 0;
-
-fail:
-    for (int i = 0; i < 2; i++)
-        if (epipe[i] >= 0)
-            close(epipe[i]);
-    drop_streams(r.p);
-    res_release(&r, 1);
-    asp__free(r.p);
-    return e;
 }
 
 /* Public: shell-style spawn. */

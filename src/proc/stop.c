@@ -1,19 +1,23 @@
 /*
  * stop.c - the timed kill escalation: {signal, grace} steps as data.
  *
- * States: step i sent, its grace running (timer) -> the child is reaped
- * (done) or the grace ends (next step). The last step is always SIGKILL
- * (appended when the caller's list ends otherwise); after it the
- * escalation just waits for the reap, which SIGKILL guarantees.
+ * Phases: CHILD (step i sent, its grace running on the timer) -> the
+ * child is reaped (done) or the grace ends (next step). The last step is
+ * always SIGKILL (appended when the caller's list ends otherwise); after
+ * it the escalation just waits for the reap, which SIGKILL guarantees.
  *
  * Group mode signals the whole process group the child leads. When the
- * leader is reaped early, the group may still hold grandchildren, so the
- * escalation goes on against the group: every 10 ms it checks whether the
- * group still has members, and when the step's grace ends it sends the
- * next step's signal to the group. It ends once the group is empty or the
- * group has been sent SIGKILL.
+ * leader exits early -- before the escalation or during it -- the group
+ * may still hold grandchildren, so the escalation goes on against the
+ * group (phase GROUP): every 10 ms it checks whether the group still has
+ * members, and when the step's grace ends it sends the next step's signal
+ * to the group. It ends once the group is empty or the group has been
+ * sent SIGKILL; then a leader kept as a zombie to protect the group's id
+ * (proc.c) is reaped.
+ *
+ * wait_or_stop is a wait with a timeout whose expiry starts an
+ * escalation.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -47,17 +51,21 @@ int asp__kill_normalise(asp_proc *p, const asp_kill_opts *k, asp__stop *st)
     }
     st->nsteps = n;
     st->group = (o.flags & ASP_KILL_GROUP) != 0;
-    if (st->group && !(p->flags & ASP__P_LEADER))
+    if (st->group && !p->leader)
         return -EINVAL;
     return 0;
 }
 
-/* Ends the escalation and calls back. */
+/* Ends the escalation and calls back (if there is a callback). */
 static void stop_finish(asp_proc *p, int err)
 {
     asp__stop *s = &p->stop;
     asp_timer_stop(&s->timer);
-    s->active = 0;
+    if (s->phase == ASP__STOP_GROUP)
+        asp__proc_reap_held(p);
+    s->phase = ASP__STOP_IDLE;
+    if (!s->cb)
+        return;
     asp_status st = p->status;
     asp__proc_hold(p);
     s->cb(p, err, &st, s->data);
@@ -70,33 +78,21 @@ static void stop_step(asp_proc *p, int idx)
     asp__stop *s = &p->stop;
     s->idx = idx;
     (void)asp__proc_send(p, s->steps[idx].signal, s->group);
-    uint64_t g = (uint64_t)s->steps[idx].grace_ms;
-    s->step_end_ns = p->loop->now_ns +
-                     (g > UINT64_MAX / 4000000u ? UINT64_MAX / 4 : g * 1000000u);
+    s->step_end_ns = p->loop->now_ns + asp__ms_to_ns(s->steps[idx].grace_ms);
     if (idx + 1 < s->nsteps)
         asp_timer_start(&s->timer, s->steps[idx].grace_ms, 0);
 }
 
-/* Whether the group still has members (the reaped leader is not one). */
-static int group_alive(asp_proc *p)
-{
-    return kill(-p->pid, 0) == 0 || errno == EPERM;
-}
-
-/* After the leader's reap, in group mode: poll the group; advance steps at
- * the end of each grace. */
+/* After the leader's reap, in group mode: poll the group; advance steps
+ * at the end of each grace. */
 static void group_tick(asp_proc *p)
 {
     asp__stop *s = &p->stop;
-    if (!group_alive(p)) {
-        stop_finish(p, 0);
+    if (!asp__group_alive(p) || s->idx + 1 >= s->nsteps) {
+        stop_finish(p, 0); /* empty, or SIGKILL went to the group: done */
         return;
     }
     if (p->loop->now_ns >= s->step_end_ns) {
-        if (s->idx + 1 >= s->nsteps) {
-            stop_finish(p, 0); /* SIGKILL went to the group: done */
-            return;
-        }
         stop_step(p, s->idx + 1);
         if (s->idx + 1 >= s->nsteps) {
             stop_finish(p, 0);
@@ -107,27 +103,27 @@ static void group_tick(asp_proc *p)
 }
 
 /* The escalation timer. */
-static void stop_timer_cb(asp_timer *t)
+static void stop_timer_cb(asp_timer *t, void *data)
 {
-    asp_proc *p = (asp_proc *)((char *)t - offsetof(asp_proc, stop.timer));
+    asp_proc *p = data;
     asp__stop *s = &p->stop;
-    if (p->flags & ASP__P_REAPED) {
-        if (s->group && s->idx >= 0)
-            group_tick(p);
-        else
-            stop_finish(p, 0);
-        return;
-    }
-    stop_step(p, s->idx + 1);
+    (void)t;
+    if (s->phase == ASP__STOP_GROUP)
+        group_tick(p);
+    else if (p->phase != ASP__PP_RUNNING)
+        stop_finish(p, 0);
+    else
+        stop_step(p, s->idx + 1);
 }
 
 /* The child was reaped while an escalation ran. */
 void asp__stop_reaped(asp_proc *p)
 {
     asp__stop *s = &p->stop;
-    if (!s->active)
+    if (s->phase != ASP__STOP_CHILD)
         return;
     if (s->group && s->idx >= 0) {
+        s->phase = ASP__STOP_GROUP;
         asp_timer_stop(&s->timer);
         group_tick(p);
         return;
@@ -138,7 +134,7 @@ void asp__stop_reaped(asp_proc *p)
 /* The handle is being freed: the escalation ends with -ECANCELED. */
 void asp__stop_cancel(asp_proc *p)
 {
-    if (p->stop.active)
+    if (p->stop.phase != ASP__STOP_IDLE)
         stop_finish(p, -ECANCELED);
 }
 
@@ -146,34 +142,53 @@ void asp__stop_cancel(asp_proc *p)
 int asp_proc_stop_start(asp_proc *p, const asp_kill_opts *kill,
                         asp_stop_cb cb, void *data)
 {
-    if (!p || !cb || (p->flags & ASP__P_FREED))
+    if (!p || p->freed)
         return -EINVAL;
-    if (p->stop.active)
+    if (p->stop.phase != ASP__STOP_IDLE)
         return -EALREADY;
     asp__stop s;
     memset(&s, 0, sizeof s);
     int r = asp__kill_normalise(p, kill, &s);
     if (r < 0)
         return r;
-    s.active = 1;
+    s.phase = ASP__STOP_CHILD;
     s.cb = cb;
     s.data = data;
     s.idx = -1;
     p->stop = s;
     asp_timer_init(p->loop, &p->stop.timer, stop_timer_cb, p);
-    if (p->flags & ASP__P_REAPED)
-        asp_timer_start(&p->stop.timer, 0, 0); /* done, next iteration */
-    else
+    if (p->phase == ASP__PP_RUNNING) {
         stop_step(p, 0);
+        return 0;
+    }
+    /* Exited already: the group, if it has members, gets every step (from
+     * the next iteration); else done in the next iteration. */
+    if (p->stop.group && asp__group_alive(p)) {
+        p->stop.phase = ASP__STOP_GROUP;
+        p->stop.step_end_ns = p->loop->now_ns;
+    }
+    asp_timer_start(&p->stop.timer, 0, 0);
     return 0;
 }
 
+/* Ends an escalation without its callback (a blocking form whose loop
+ * failed). */
+static void stop_abandon(asp_proc *p)
+{
+    p->stop.cb = NULL;
+    if (p->stop.phase != ASP__STOP_IDLE)
+        stop_finish(p, -ECANCELED);
+}
+
 typedef struct {
+    asp_proc *p;
+    const asp_kill_opts *kill;
+    int64_t timeout_ms;
     int done, err;
     asp_status st;
 } sync_stop;
 
-/* Completion of the blocking escalation. */
+/* Completion of a blocking escalation (or wait_or_stop). */
 static void sync_stop_cb(asp_proc *p, int err, const asp_status *st,
                          void *data)
 {
@@ -184,36 +199,157 @@ static void sync_stop_cb(asp_proc *p, int err, const asp_status *st,
     s->st = *st;
 }
 
+static int sync_stop_start(void *ctx)
+{
+    sync_stop *s = ctx;
+    return asp_proc_stop_start(s->p, s->kill, sync_stop_cb, s);
+}
+
+static void sync_stop_cancel(void *ctx)
+{
+    stop_abandon(((sync_stop *)ctx)->p);
+}
+
 /* Public: blocking escalation. */
 int asp_proc_stop(asp_proc *p, const asp_kill_opts *kill, asp_status *st)
 {
-    if (!p || (p->flags & ASP__P_FREED))
+    if (!p || p->freed)
         return -EINVAL;
-    if (p->loop->running)
-        return -EBUSY;
-    sync_stop s = {0};
-    int r = asp_proc_stop_start(p, kill, sync_stop_cb, &s);
+    sync_stop s = {p, kill, 0, 0, 0, {0}};
+    int r = asp__block(p->loop, sync_stop_start, sync_stop_cancel, &s,
+                       &s.done);
     if (r < 0)
         return r;
-    r = asp_loop_run_until(p->loop, &s.done);
-    if (!s.done) {
-        /* The loop failed; the escalation cannot go on without it. */
-        p->stop.active = 0;
-        asp_timer_stop(&p->stop.timer);
-        return r;
-    }
     if (st)
         *st = s.st;
     return s.err;
 }
 
-/* Public: wait up to timeout, then escalate. */
+/* --------------------------------------------------------- wait_or_stop */
+
+/* An asp_proc_wait_or_stop_start in flight: a wait whose timeout starts
+ * an escalation. */
+typedef struct wos {
+    asp_wait w;
+    asp_proc *p;
+    asp_kill_opts kill;
+    int has_kill;
+    asp_stop_cb cb;
+    void *data;
+} wos;
+
+/* Calls the caller back once and frees o. */
+static void wos_finish(wos *o, int err, const asp_status *st)
+{
+    asp_stop_cb cb = o->cb;
+    void *data = o->data;
+    asp_proc *p = o->p;
+    asp__free(o);
+    if (cb)
+        cb(p, err, st, data);
+}
+
+/* The escalation after the timeout ended. */
+static void wos_stop_cb(asp_proc *p, int err, const asp_status *st,
+                        void *data)
+{
+    (void)p;
+    wos_finish(data, err ? err : -ETIMEDOUT, st);
+}
+
+/* The wait ended: in time, cancelled, or timed out (then escalate). An
+ * escalation already running (the caller's own) is waited for. */
+static void wos_wait_cb(asp_wait *w, int err, const asp_status *st,
+                        void *data)
+{
+    wos *o = data;
+    if (err != -ETIMEDOUT) {
+        wos_finish(o, err, st);
+        return;
+    }
+    int r = asp_proc_stop_start(o->p, o->has_kill ? &o->kill : NULL,
+                                wos_stop_cb, o);
+    if (r == -EALREADY)
+        r = asp_proc_wait_start(w, o->p, ASP_FOREVER, wos_wait_cb, o);
+    if (r < 0)
+        wos_finish(o, r, st);
+}
+
+/* Starts a wait_or_stop; *out (if not NULL) gets the record. */
+static int wos_start(asp_proc *p, int64_t timeout_ms,
+                     const asp_kill_opts *kill, asp_stop_cb cb, void *data,
+                     wos **out)
+{
+    if (!p || p->freed)
+        return -EINVAL;
+    asp__stop check;
+    memset(&check, 0, sizeof check);
+    int r = asp__kill_normalise(p, kill, &check);
+    if (r < 0)
+        return r;
+    wos *o = asp__calloc(1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    o->p = p;
+    o->has_kill = kill != NULL;
+    if (kill)
+        o->kill = *kill;
+    o->cb = cb;
+    o->data = data;
+    r = asp_proc_wait_start(&o->w, p, timeout_ms, wos_wait_cb, o);
+    if (r < 0) {
+        asp__free(o);
+        return r;
+    }
+    if (out)
+        *out = o;
+    return 0;
+}
+
+/* Public: wait, then escalate. */
+int asp_proc_wait_or_stop_start(asp_proc *p, int64_t timeout_ms,
+                                const asp_kill_opts *kill, asp_stop_cb cb,
+                                void *data)
+{
+    return wos_start(p, timeout_ms, kill, cb, data, NULL);
+}
+
+typedef struct {
+    sync_stop s;
+    wos *o;
+} sync_wos;
+
+static int sync_wos_start(void *ctx)
+{
+    sync_wos *w = ctx;
+    return wos_start(w->s.p, w->s.timeout_ms, w->s.kill, sync_stop_cb,
+                     &w->s, &w->o);
+}
+
+/* The loop failed: end whichever half is running (its callback lands in
+ * the blocking caller's context, which no longer reads it). */
+static void sync_wos_cancel(void *ctx)
+{
+    sync_wos *w = ctx;
+    asp_proc *p = w->s.p;
+    if (p->stop.phase != ASP__STOP_IDLE && p->stop.data == w->o)
+        stop_finish(p, -ECANCELED);
+    else
+        asp_wait_cancel(&w->o->w);
+}
+
+/* Public: wait, then escalate (blocking). */
 int asp_proc_wait_or_stop(asp_proc *p, int64_t timeout_ms,
                           const asp_kill_opts *kill, asp_status *st)
 {
-    int r = asp_proc_wait(p, timeout_ms, st);
-    if (r != -ETIMEDOUT)
+    if (!p || p->freed)
+        return -EINVAL;
+    sync_wos w = {{p, kill, timeout_ms, 0, 0, {0}}, NULL};
+    int r = asp__block(p->loop, sync_wos_start, sync_wos_cancel, &w,
+                       &w.s.done);
+    if (r < 0)
         return r;
-    r = asp_proc_stop(p, kill, st);
-    return r < 0 ? r : -ETIMEDOUT;
+    if (st)
+        *st = w.s.st;
+    return w.s.err;
 }

@@ -6,9 +6,13 @@
  * timeout, a cancel, or the handle being freed. The exit completes every
  * pending wait in the order they were started, all with the same status.
  * A wait started after the exit completes from a zero timer in the next
- * iteration, so a callback never runs inside asp_wait_start.
+ * iteration, so a callback never runs inside asp_proc_wait_start.
+ *
+ * The exit wins over a timeout due in the same iteration: before a wait
+ * reports -ETIMEDOUT it asks the kernel once more (a non-blocking waitid),
+ * so a child that exited just before the deadline is reaped and reported,
+ * whatever order the loop found the timer and the exit event in.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -18,67 +22,78 @@
  * pass. Waits started by its callbacks stay W_PENDING for the next. */
 enum { W_IDLE = 0, W_PENDING = 1, W_DONE = 2, W_DUE = 3 };
 
-/* Unlinks w from its process. */
-static void wait_unlink(asp_wait *w)
-{
-    asp_proc *p = w->proc_;
-    if (w->prev_)
-        w->prev_->next_ = w->next_;
-    else
-        p->waits_head = w->next_;
-    if (w->next_)
-        w->next_->prev_ = w->prev_;
-    else
-        p->waits_tail = w->prev_;
-    w->next_ = w->prev_ = NULL;
-}
+/* The private part of an asp_wait. */
+typedef struct wait_priv {
+    asp_timer timer;
+    asp__list node; /* p->waits */
+    asp_proc *proc;
+    asp_wait_cb cb;
+    int state;
+    unsigned gen; /* completions so far (a callback may restart w) */
+} wait_priv;
+
+_Static_assert(sizeof(wait_priv) <= sizeof(((asp_wait *)0)->private_),
+               "asp_wait's private room is too small");
+
+#define WP(w) ((wait_priv *)(void *)(w)->private_.p)
 
 /* Ends w with err and runs its callback (w may be reused or freed in it). */
 static void wait_complete(asp_wait *w, int err)
 {
-    asp_proc *p = w->proc_;
+    wait_priv *wp = WP(w);
+    asp_proc *p = wp->proc;
     asp_status st = p->status;
-    wait_unlink(w);
-    asp_timer_stop(&w->timer_);
-    w->state_ = W_DONE;
+    asp__list_del(&wp->node);
+    asp_timer_stop(&wp->timer);
+    wp->state = W_DONE;
+    wp->gen++;
     asp__proc_hold(p);
-    w->cb_(w, err, &st);
+    wp->cb(w, err, &st, w->data);
     asp__proc_release(p);
 }
 
-/* The wait's timer: either the timeout or the deferred completion. */
-static void wait_timer_cb(asp_timer *t)
+/* The wait's timer: the timeout, or the deferred completion. The exit
+ * wins: the child is checked first, and its reap completes w with 0. */
+static void wait_timer_cb(asp_timer *t, void *data)
 {
-    asp_wait *w = (asp_wait *)((char *)t - offsetof(asp_wait, timer_));
-    asp_proc *p = w->proc_;
-    wait_complete(w, (p->flags & ASP__P_REAPED) ? 0 : -ETIMEDOUT);
+    asp_wait *w = data;
+    asp_proc *p = WP(w)->proc;
+    (void)t;
+    if (p->phase == ASP__PP_RUNNING) {
+        unsigned gen = WP(w)->gen;
+        asp__proc_hold(p);
+        asp__proc_poll(p);
+        /* The reap completed w (and its callback may have restarted it,
+         * or freed p). */
+        if (asp__proc_release(p) || WP(w)->gen != gen)
+            return;
+    }
+    wait_complete(w, p->phase != ASP__PP_RUNNING ? 0 : -ETIMEDOUT);
 }
 
 /* Public: starts an asynchronous wait. */
-int asp_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
-                   asp_wait_cb cb, void *data)
+int asp_proc_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
+                        asp_wait_cb cb, void *data)
 {
-    if (!w || !p || !cb || (p->flags & ASP__P_FREED) ||
+    if (!w || !p || !cb || p->freed ||
         (timeout_ms < 0 && timeout_ms != ASP_FOREVER))
         return -EINVAL;
-    if ((w->state_ == W_PENDING || w->state_ == W_DUE) && w->proc_)
+    wait_priv *wp = WP(w);
+    if ((wp->state == W_PENDING || wp->state == W_DUE) && wp->proc)
         return -EBUSY;
+    unsigned gen = wp->gen;
     memset(w, 0, sizeof *w);
     w->data = data;
-    w->proc_ = p;
-    w->cb_ = cb;
-    w->state_ = W_PENDING;
-    asp_timer_init(p->loop, &w->timer_, wait_timer_cb, w);
-    w->prev_ = p->waits_tail;
-    if (p->waits_tail)
-        p->waits_tail->next_ = w;
-    else
-        p->waits_head = w;
-    p->waits_tail = w;
-    if (p->flags & ASP__P_REAPED)
-        asp_timer_start(&w->timer_, 0, 0);
+    wp->gen = gen;
+    wp->proc = p;
+    wp->cb = cb;
+    wp->state = W_PENDING;
+    asp_timer_init(p->loop, &wp->timer, wait_timer_cb, w);
+    asp__list_push(&p->waits, &wp->node);
+    if (p->phase != ASP__PP_RUNNING)
+        asp_timer_start(&wp->timer, 0, 0);
     else if (timeout_ms != ASP_FOREVER)
-        asp_timer_start(&w->timer_, timeout_ms, 0);
+        asp_timer_start(&wp->timer, timeout_ms, 0);
     return 0;
 }
 
@@ -87,10 +102,23 @@ int asp_wait_cancel(asp_wait *w)
 {
     if (!w)
         return -EINVAL;
-    if ((w->state_ != W_PENDING && w->state_ != W_DUE) || !w->proc_)
+    wait_priv *wp = WP(w);
+    if ((wp->state != W_PENDING && wp->state != W_DUE) || !wp->proc)
         return -EALREADY;
     wait_complete(w, -ECANCELED);
     return 0;
+}
+
+/* The first pending wait of p, or NULL. */
+static asp_wait *first_wait(asp_proc *p)
+{
+    asp__list *n = asp__list_first(&p->waits);
+    if (!n)
+        return NULL;
+    wait_priv *wp = asp__container_of(n, wait_priv, node);
+    /* wait_priv sits at the start of the private room, right after the
+     * public data pointer. */
+    return asp__container_of((void *)wp, asp_wait, private_);
 }
 
 /* Completes, with the exit status, every wait pending at the exit. A
@@ -98,11 +126,11 @@ int asp_wait_cancel(asp_wait *w)
  * (that would loop for ever): the new wait's zero timer does it. */
 void asp__waits_complete(asp_proc *p)
 {
+    for (asp__list *n = p->waits.next; n != &p->waits; n = n->next)
+        asp__container_of(n, wait_priv, node)->state = W_DUE;
     asp_wait *w;
-    for (w = p->waits_head; w; w = w->next_)
-        w->state_ = W_DUE;
-    while (!(p->flags & ASP__P_FREED) && (w = p->waits_head) != NULL &&
-           w->state_ == W_DUE)
+    while (!p->freed && (w = first_wait(p)) != NULL &&
+           WP(w)->state == W_DUE)
         wait_complete(w, 0);
 }
 
@@ -110,43 +138,56 @@ void asp__waits_complete(asp_proc *p)
 void asp__waits_cancel(asp_proc *p)
 {
     asp_wait *w;
-    while ((w = p->waits_head) != NULL)
+    while ((w = first_wait(p)) != NULL)
         wait_complete(w, -ECANCELED);
 }
 
+/* ------------------------------------------------------------ blocking */
+
 typedef struct {
+    asp_proc *p;
+    int64_t timeout_ms;
+    asp_wait w;
     int done;
     int err;
     asp_status st;
 } sync_wait;
 
 /* Completion of the blocking wait. */
-static void sync_wait_cb(asp_wait *w, int err, const asp_status *st)
+static void sync_wait_cb(asp_wait *w, int err, const asp_status *st,
+                         void *data)
 {
-    sync_wait *s = w->data;
+    sync_wait *s = data;
+    (void)w;
     s->done = 1;
     s->err = err;
     s->st = *st;
 }
 
+static int sync_wait_start(void *ctx)
+{
+    sync_wait *s = ctx;
+    return asp_proc_wait_start(&s->w, s->p, s->timeout_ms, sync_wait_cb, s);
+}
+
+static void sync_wait_cancel(void *ctx)
+{
+    sync_wait *s = ctx;
+    asp_wait_cancel(&s->w);
+}
+
 /* Public: blocking wait. */
 int asp_proc_wait(asp_proc *p, int64_t timeout_ms, asp_status *st)
 {
-    if (!p || (p->flags & ASP__P_FREED))
+    if (!p || p->freed)
         return -EINVAL;
-    if (p->loop->running)
-        return -EBUSY;
-    sync_wait s = {0};
-    asp_wait w;
-    memset(&w, 0, sizeof w);
-    int r = asp_wait_start(&w, p, timeout_ms, sync_wait_cb, &s);
+    sync_wait s;
+    memset(&s, 0, sizeof s);
+    s.p = p;
+    s.timeout_ms = timeout_ms;
+    int r = asp__block(p->loop, sync_wait_start, sync_wait_cancel, &s,
+                       &s.done);
     if (r < 0)
-        return r;
-    /* A timeout of 0 on a running child answers without any iteration. */
-    r = asp_loop_run_until(p->loop, &s.done);
-    if (r < 0 && !s.done)
-        asp_wait_cancel(&w);
-    if (!s.done)
         return r;
     if (st)
         *st = s.st;

@@ -74,9 +74,10 @@ static void expect(ctx *c, const char *call, int r, ...)
 
 /* ---------------------------------------------------- callbacks */
 
-static void wait_cb(asp_wait *w, int err, const asp_status *st)
+static void wait_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
-    slot *s = w->data;
+    (void)w;
+    slot *s = data;
     (void)st;
     if (!s->wait_pending)
         abort(); /* a second completion: the harness traps on it */
@@ -213,7 +214,7 @@ static void op_wait_async(ctx *c, slot *s, unsigned a)
         return;
     }
     s->wait_pending = 1;
-    int r = asp_wait_start(&s->w, s->p, (int64_t)(a % 40), wait_cb, s);
+    int r = asp_proc_wait_start(&s->w, s->p, (int64_t)(a % 40), wait_cb, s);
     if (r < 0) {
         if (r != -EBUSY)
             fail(c, "asp_wait_start: %d", r);
@@ -260,7 +261,7 @@ static void op_write(ctx *c, slot *s, unsigned a)
         expect(c, "asp_stream_close", r, -EBADF, 0);
     } else if (!s->drain_pending) {
         s->drain_pending = 1;
-        int r = asp_stream_drain(in, drain_cb, s);
+        int r = asp_stream_drain_start(in, drain_cb, s);
         expect(c, "asp_stream_drain", r, -EPIPE, -EBADF, -EBUSY, 0);
         if (r < 0)
             s->drain_pending = 0;
@@ -284,8 +285,8 @@ static void op_read(ctx *c, slot *s, unsigned a)
     if (s->read_pending)
         return;
     s->read_pending = 1;
-    int r = (a & 4) ? asp_stream_readline(out, 0, read_cb, s)
-                    : asp_stream_read(out, (size_t)a + 1, read_cb, s);
+    int r = (a & 4) ? asp_stream_readline_start(out, 0, read_cb, s)
+                    : asp_stream_read_start(out, (size_t)a + 1, read_cb, s);
     expect(c, "asp_stream_read", r, -EBUSY, -EBADF, 0);
     if (r < 0)
         s->read_pending = 0;
@@ -328,8 +329,9 @@ static void op_comm(ctx *c, slot *s, unsigned a)
     }
 }
 
-static void tick_cb(asp_timer *t)
+static void tick_cb(asp_timer *t, void *data)
 {
+    (void)data;
     (void)t;
 }
 

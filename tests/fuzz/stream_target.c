@@ -4,8 +4,9 @@
  * One input is a script: a header (buffer and high-water sizes) and ops
  * of three bytes each. The bytes that follow the ops are the data. A
  * stream is set up over a pipe whose write end the script holds (white
- * box: a process object that no child stands behind), so the chunking the
+ * box: the stream room's own constructor), so the chunking the
  * reader sees is exactly the one the script writes, run after run.
+ * (The streams room needs no process: a reader over any fd.)
  *
  * Every delivered byte is checked against a model (the data not yet
  * consumed), every result against its request's contract (a line ends at
@@ -20,7 +21,7 @@
 #define _GNU_SOURCE
 #include "fuzz.h"
 
-#include "../../src/proc/internal.h"
+#include "../../src/stream/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -254,17 +255,17 @@ static int issue(run *r, int kind, unsigned param)
     switch (kind) {
     case OP_READ:
         r->n = param % 5000 + 1;
-        return asp_stream_read(r->s, r->n, on_read, r);
+        return asp_stream_read_start(r->s, r->n, on_read, r);
     case OP_EXACT:
         r->n = param % 3000 + 1;
-        return asp_stream_readexactly(r->s, r->n, on_read, r);
+        return asp_stream_readexactly_start(r->s, r->n, on_read, r);
     case OP_LINE:
         r->n = r->lim = param % 300 + 1;
-        return asp_stream_readline(r->s, r->n, on_read, r);
+        return asp_stream_readline_start(r->s, r->n, on_read, r);
     case OP_UNTIL:
         r->sep = (int)(param % 6);
         r->n = r->lim = (param >> 3) % 400 + seplens[r->sep];
-        return asp_stream_readuntil(r->s, seps[r->sep], seplens[r->sep],
+        return asp_stream_readuntil_start(r->s, seps[r->sep], seplens[r->sep],
                                     r->n, on_read, r);
     case OP_LINES:
         r->n = param % 7 + 1; /* lines before the cancel */
@@ -312,22 +313,17 @@ int fuzz_stream_run(const unsigned char *in, size_t n, char *why,
     }
     r.wfd = p2[1];
 
-    /* A process object with no child: the stream's owner. */
-    asp_proc *p = asp__calloc(1, sizeof *p);
-    if (!p) {
-        close(p2[0]);
+    asp__stream_cfg cfg = {0};
+    cfg.bufsize = (size_t)(in[0] >> 1) * 37 + 1; /* 1 .. 4700 bytes */
+    cfg.high_water = (size_t)in[1] * 53 + 1;     /* 1 .. 13516 bytes */
+    cfg.fixed = 1;
+    r.s = asp__reader_new(loop, p2[0], &cfg);
+    if (!r.s) {
         close(p2[1]);
         asp_loop_free(loop);
         return 0;
     }
-    p->loop = loop;
-    p->pid = -1;
-    p->pidfd = -1;
-    asp_spawn_opts so = {0};
-    so.read_buffer = (size_t)(in[0] >> 1) * 37 + 1; /* 1 .. 4700 bytes */
-    so.high_water = (size_t)in[1] * 53 + 1;         /* 1 .. 13516 bytes */
-    r.s = p->stdio[1] = asp__stream_new(p, 1, p2[0], 0, &so);
-    asp__stream_update(r.s);
+    asp__stream_start(r.s);
 
     for (size_t i = 0; i < nops && !r.failed; i++) {
         int kind = ops[i * 3] % OP_COUNT;
@@ -359,8 +355,7 @@ int fuzz_stream_run(const unsigned char *in, size_t n, char *why,
         fail(&r, "%zu of %zu bytes delivered", r.consumed, r.len);
 
     close_w(&r);
-    asp__stream_free(r.s);
-    asp__free(p);
+    asp__stream_destroy(r.s);
     int fr = asp_loop_free(loop);
     if (fr < 0)
         fail(&r, "asp_loop_free: %d", fr);

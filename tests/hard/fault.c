@@ -458,7 +458,7 @@ START_TEST(fault_eintr_storm)
     char line[64];
     long lines = 0;
     ssize_t n;
-    while ((n = asp_stream_readline_sync(asp_proc_stdout(p), line,
+    while ((n = asp_stream_readline(asp_proc_stdout(p), line,
                                          sizeof line)) > 0) {
         char want[64];
         int wl = snprintf(want, sizeof want, "line %ld\n", lines);

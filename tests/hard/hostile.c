@@ -75,7 +75,7 @@ START_TEST(hostile_stdio_closed_throughout)
     int qr = r == 0 ? asp_spawn(loop, &q, fds, &o) : r;
     char *listing = NULL;
     if (qr == 0) {
-        (void)asp_stream_read_all_sync(asp_proc_stdout(q), &listing);
+        (void)asp_stream_read_all(asp_proc_stdout(q), &listing);
         asp_status st;
         (void)asp_proc_wait(q, ASP_FOREVER, &st);
         asp_proc_free(q, ASP_FREE_DETACH);
@@ -305,7 +305,7 @@ START_TEST(hostile_sigpipe_default)
     int r = asp_stream_write(in, big, sizeof big);
     drain_res d = {0, 0};
     if (r == 0) {
-        ck_assert_int_eq(asp_stream_drain(in, drain_cb, &d), 0);
+        ck_assert_int_eq(asp_stream_drain_start(in, drain_cb, &d), 0);
         ck_assert_int_eq(asp_loop_run_until(loop, &d.done), 0);
         r = d.err;
     }

@@ -49,7 +49,7 @@ static void bad(worker *w, long cycle, int kind, const char *what, int r,
                  "thread %d cycle %ld kind %d: %s (r=%d %s, kind=%d code=%d "
                  "signal=%d)",
                  w->id, cycle, kind, what, r, asp_strerror(r),
-                 st ? st->kind : -1, st ? st->code : -1,
+                 st ? (int)st->kind : -1, st ? st->code : -1,
                  st ? st->signal : -1);
 }
 

@@ -1,6 +1,14 @@
 /*
- * capture.c - growing buffers for communicate's output.
+ * capture.c - capture mode (communicate): an output stream reads straight
+ * into a growing capture buffer instead of its own buffer.
  *
+ * The mode: what is buffered moves to the capture when the mode starts;
+ * after that each read goes directly into the capture's free room (one
+ * copy, kernel to capture), or into the stream's buffer when nothing may
+ * be kept (cap reached, memory out) and is discarded from there. The
+ * mode ends at EOF, cut or close, with the done callback.
+ *
+ * The buffers:
  * Small captures use the library allocator. Past SMALL_MAX the data moves
  * (once) into an anonymous mapping that then grows with mremap: the kernel
  * moves page tables instead of copying bytes, untouched pages cost no
@@ -33,7 +41,6 @@
  * Layout of a block: an ASP__CAP_HDR-byte header holding the mapping size
  * (0 for allocator memory), then the data, NUL-terminated when handed out.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -247,8 +254,8 @@ void asp__capture_free(asp__capture *c)
     c->block = NULL;
 }
 
-/* Frees one buffer handed out by asp__capture_take. */
-static void free_data(char *data)
+/* Frees one buffer handed out by asp__capture_take (NULL ignored). */
+void asp__capture_free_data(char *data)
 {
     if (!data)
         return;
@@ -257,12 +264,76 @@ static void free_data(char *data)
     asp__capture_free(&c);
 }
 
-/* Public: frees a result's buffers. */
-void asp_result_free(asp_result *r)
+/* ---------------------------------------------------------------- mode */
+
+/* Starts capture mode; see internal.h. */
+void asp__stream_capture(asp_stream *s, asp__capture *c,
+                         asp__capture_done done, void *arg)
 {
-    if (!r)
+    asp__reader *r = &s->u.r;
+    size_t a = asp__stream_avail(s);
+    if (a)
+        asp__capture_add(c, r->buf + r->start, a);
+    r->start = r->end = 0;
+    r->mode = ASP__MODE_CAPTURE;
+    r->capture = c;
+    r->capture_done = done;
+    r->capture_arg = arg;
+    if (s->phase != ASP__PH_OPEN)
+        asp__stream_kick(s); /* ended already: done in the next iteration */
+    asp__stream_update(s);
+}
+
+/* Leaves capture mode without the done callback. */
+void asp__stream_capture_stop(asp_stream *s)
+{
+    asp__reader *r = &s->u.r;
+    if (r->mode != ASP__MODE_CAPTURE)
         return;
-    free_data(r->out);
-    free_data(r->err);
-    memset(r, 0, sizeof *r);
+    r->mode = ASP__MODE_BUFFER;
+    r->capture = NULL;
+    if (s->phase != ASP__PH_CLOSED)
+        asp__stream_update(s);
+}
+
+/* One read straight into the capture (the buffer is empty), or into the
+ * buffer when the capture keeps nothing more. */
+int asp__capture_fill(asp_stream *s)
+{
+    asp__reader *r = &s->u.r;
+    size_t room, n;
+    char *dst = asp__capture_space(r->capture, r->bufsize, &room);
+    if (!dst)
+        return asp__stream_fill(s);
+    int f = asp__stream_read_into(s, dst, room, &n);
+    r->capture->len += n;
+    r->capture->total += n;
+    return f;
+}
+
+/* Ends the mode and tells its owner (EOF, cut, close). */
+void asp__capture_end(asp_stream *s)
+{
+    asp__reader *r = &s->u.r;
+    asp__capture_done done = r->capture_done;
+    void *arg = r->capture_arg;
+    r->mode = ASP__MODE_BUFFER;
+    r->capture = NULL;
+    done(s, arg);
+}
+
+/* Moves buffered bytes into the capture (or counts and drops them past
+ * the cap); ends the mode once the input ended. Returns 0: nothing more
+ * to deliver from here. */
+int asp__capture_deliver(asp_stream *s)
+{
+    asp__reader *r = &s->u.r;
+    size_t a = asp__stream_avail(s);
+    if (a) {
+        asp__capture_add(r->capture, r->buf + r->start, a);
+        r->start = r->end = 0;
+    }
+    if (s->phase == ASP__PH_EOF || s->phase == ASP__PH_CUT)
+        asp__capture_end(s);
+    return 0;
 }

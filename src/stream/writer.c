@@ -1,5 +1,5 @@
 /*
- * wstream.c - the write side: the child's stdin.
+ * writer.c - the write side of a stream: the child's stdin.
  *
  * Writes are tried at once; what the pipe does not take is queued (copied,
  * or referenced for communicate's input) and written when the pipe is
@@ -14,7 +14,6 @@
  * before, which then belongs to someone else. Systems with F_SETNOSIGPIPE
  * (macOS) set it on the fd instead.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
@@ -80,126 +79,144 @@ static void in_guard_leave(asp__pipe_guard *g, int got_epipe)
 }
 
 /* Frees every queued chunk. */
-void asp__wstream_drop_queue(asp_stream *s)
+static void drop_queue(asp_stream *s)
 {
-    asp__wchunk *c = s->wq_head;
+    asp__writer *w = &s->u.w;
+    asp__wchunk *c = w->head;
     while (c) {
         asp__wchunk *next = c->next;
         asp__free(c);
         c = next;
     }
-    s->wq_head = s->wq_tail = NULL;
-    s->wq_bytes = 0;
+    w->head = w->tail = NULL;
+    w->bytes = 0;
 }
 
 /* Appends a chunk to the queue. */
 static void queue_push(asp_stream *s, asp__wchunk *c)
 {
+    asp__writer *w = &s->u.w;
     c->next = NULL;
-    if (s->wq_tail)
-        s->wq_tail->next = c;
+    if (w->tail)
+        w->tail->next = c;
     else
-        s->wq_head = c;
-    s->wq_tail = c;
-    s->wq_bytes += c->len - c->off;
+        w->head = c;
+    w->tail = c;
+    w->bytes += c->len - c->off;
 }
 
-/* Writes from the queue until it is empty or the pipe is full. Returns 0,
- * or -EPIPE (or another -errno) when the pipe is broken. */
-static int write_queue(asp_stream *s)
+/* The pipe broke: the queue is dropped, later writes get -EPIPE. */
+static void broken(asp_stream *s)
+{
+    s->u.w.broken = 1;
+    drop_queue(s);
+}
+
+/* Writes buf until done or the pipe is full, inside the SIGPIPE guard.
+ * Returns the bytes written; *err gets -errno for a failure other than a
+ * full pipe. */
+static size_t write_some(asp_stream *s, const char *buf, size_t len,
+                         int *err)
 {
     asp__pipe_guard g;
-    int r = 0;
+    size_t done = 0;
+    *err = 0;
     in_guard_enter(&g);
-    while (s->wq_head) {
-        asp__wchunk *c = s->wq_head;
-        ssize_t n = write(s->fd, c->data + c->off, c->len - c->off);
+    while (done < len) {
+        ssize_t n = write(s->fd, buf + done, len - done);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                r = -errno;
+                *err = -errno;
             break;
         }
-        c->off += (size_t)n;
-        s->wq_bytes -= (size_t)n;
-        if (c->off == c->len) {
-            s->wq_head = c->next;
-            if (!s->wq_head)
-                s->wq_tail = NULL;
-            asp__free(c);
+        done += (size_t)n;
+    }
+    in_guard_leave(&g, *err == -EPIPE);
+    return done;
+}
+
+/* Writes from the queue until it is empty or the pipe is full. */
+static void write_queue(asp_stream *s)
+{
+    asp__writer *w = &s->u.w;
+    while (w->head) {
+        asp__wchunk *c = w->head;
+        int err;
+        size_t n = write_some(s, c->data + c->off, c->len - c->off, &err);
+        c->off += n;
+        w->bytes -= n;
+        if (err) {
+            broken(s);
+            return;
         }
+        if (c->off < c->len)
+            return; /* full */
+        w->head = c->next;
+        if (!w->head)
+            w->tail = NULL;
+        asp__free(c);
     }
-    in_guard_leave(&g, r == -EPIPE);
-    if (r < 0) {
-        s->flags |= ASP__S_WERR;
-        asp__wstream_drop_queue(s);
-    }
-    return r;
 }
 
 /* Watches for writability while something is queued. */
-void asp__wstream_update(asp_stream *s)
+void asp__writer_update(asp_stream *s)
 {
-    if ((s->flags & ASP__S_CLOSED) || s->fd < 0 || !s->wq_head) {
+    if (s->phase != ASP__PH_OPEN || !s->u.w.head) {
         asp_io_stop(&s->io);
         return;
     }
     asp_io_ref(&s->io);
-    if (asp_io_start(&s->io, ASP_WRITE) < 0) {
-        s->flags |= ASP__S_WERR;
-        asp__wstream_drop_queue(s);
-    }
+    if (asp_io_start(&s->io, ASP_WRITE) < 0)
+        broken(s);
 }
 
 /* Ends a pending drain with err. */
 static void drain_done(asp_stream *s, int err)
 {
-    asp_drain_cb cb = s->drain_cb;
+    asp__writer *w = &s->u.w;
+    asp_drain_cb cb = w->drain_cb;
     if (!cb)
         return;
-    s->drain_cb = NULL;
-    asp_proc *p = s->proc;
-    asp__proc_hold(p);
-    cb(s, err, s->drain_data);
-    asp__proc_release(p);
+    w->drain_cb = NULL;
+    cb(s, err, w->drain_data);
 }
 
 /* Completes a drain if the queue is empty or the pipe broke. */
 static void drain_check(asp_stream *s)
 {
-    if (s->flags & ASP__S_WERR)
+    if (s->u.w.broken)
         drain_done(s, -EPIPE);
-    else if (!s->wq_head)
+    else if (!s->u.w.head)
         drain_done(s, 0);
 }
 
 /* The pipe is writable. */
-void asp__wstream_io_cb(asp_io *w, int events)
+void asp__writer_io_cb(asp_io *io, int events, void *data)
 {
-    asp_stream *s = w->data;
-    asp_proc *p = s->proc;
+    asp_stream *s = data;
+    (void)io;
     (void)events;
-    asp__proc_hold(p);
+    asp__stream_hold(s);
     write_queue(s);
-    asp__wstream_update(s);
+    asp__writer_update(s);
     drain_check(s);
-    asp__proc_release(p);
+    asp__stream_release(s);
 }
 
 /* Deferred drain completion (from the stream's kick timer). */
-void asp__wstream_kick(asp_stream *s)
+void asp__writer_kick(asp_stream *s)
 {
-    asp_proc *p = s->proc;
-    asp__proc_hold(p);
+    asp__stream_hold(s);
     drain_check(s);
-    asp__proc_release(p);
+    asp__stream_release(s);
 }
 
 /* The stream was closed: a pending drain ends with -ECANCELED. */
-void asp__wstream_cancel(asp_stream *s)
+void asp__writer_cancel(asp_stream *s)
 {
-    asp__wstream_drop_queue(s);
+    drop_queue(s);
     drain_done(s, -ECANCELED);
 }
 
@@ -217,11 +234,11 @@ asp__wchunk *asp__wchunk_ref(const void *buf, size_t len)
 }
 
 /* Queues c and writes what the pipe takes now. */
-void asp__wstream_push(asp_stream *s, asp__wchunk *c)
+void asp__writer_push(asp_stream *s, asp__wchunk *c)
 {
     queue_push(s, c);
     write_queue(s);
-    asp__wstream_update(s);
+    asp__writer_update(s);
 }
 
 /* Checks that s is an open stdin. */
@@ -229,11 +246,11 @@ static int check_writable(const asp_stream *s)
 {
     if (!s)
         return -EINVAL;
-    if (s->which != 0)
+    if (!s->writer)
         return -EOPNOTSUPP;
-    if (s->flags & ASP__S_CLOSED)
+    if (s->phase != ASP__PH_OPEN)
         return -EBADF;
-    if (s->flags & ASP__S_WERR)
+    if (s->u.w.broken)
         return -EPIPE;
     return 0;
 }
@@ -255,25 +272,12 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
     if (!c)
         return -ENOMEM;
     size_t done = 0;
-    if (!s->wq_head) {
-        asp__pipe_guard g;
-        in_guard_enter(&g);
-        while (done < len) {
-            ssize_t n = write(s->fd, (const char *)buf + done, len - done);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno != EAGAIN && errno != EWOULDBLOCK)
-                    r = -errno;
-                break;
-            }
-            done += (size_t)n;
-        }
-        in_guard_leave(&g, r == -EPIPE);
+    if (!s->u.w.head) {
+        done = write_some(s, buf, len, &r);
         if (r < 0 || done == len) {
             asp__free(c);
             if (r < 0)
-                s->flags |= ASP__S_WERR;
+                broken(s);
             return r;
         }
     }
@@ -282,56 +286,23 @@ int asp_stream_write(asp_stream *s, const void *buf, size_t len)
     c->len = len - done;
     c->off = 0;
     queue_push(s, c);
-    asp__wstream_update(s);
+    asp__writer_update(s);
     return 0;
 }
 
 /* Public: callback once everything queued is in the pipe. */
-int asp_stream_drain(asp_stream *s, asp_drain_cb cb, void *data)
+int asp_stream_drain_start(asp_stream *s, asp_drain_cb cb, void *data)
 {
     if (!cb)
         return -EINVAL;
     int r = check_writable(s);
     if (r < 0 && r != -EPIPE)
         return r;
-    if (s->drain_cb)
+    if (s->u.w.drain_cb)
         return -EBUSY;
-    s->drain_cb = cb;
-    s->drain_data = data;
-    if (!s->wq_head || (s->flags & ASP__S_WERR))
-        asp_timer_start(&s->kick, 0, 0);
+    s->u.w.drain_cb = cb;
+    s->u.w.drain_data = data;
+    if (!s->u.w.head || s->u.w.broken)
+        asp__stream_kick(s);
     return 0;
-}
-
-typedef struct {
-    int done, err;
-} sync_drain;
-
-/* Completion of the blocking drain. */
-static void sync_drain_cb(asp_stream *s, int err, void *data)
-{
-    sync_drain *d = data;
-    (void)s;
-    d->done = 1;
-    d->err = err;
-}
-
-/* Public: blocking drain. */
-int asp_stream_drain_sync(asp_stream *s)
-{
-    if (!s)
-        return -EINVAL;
-    if (s->proc->loop->running)
-        return -EBUSY;
-    sync_drain d = {0, 0};
-    int r = asp_stream_drain(s, sync_drain_cb, &d);
-    if (r < 0)
-        return r;
-    r = asp_loop_run_until(s->proc->loop, &d.done);
-    if (!d.done) {
-        s->drain_cb = NULL;
-        asp_timer_stop(&s->kick);
-        return r;
-    }
-    return d.err;
 }
