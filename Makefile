@@ -286,11 +286,14 @@ check-compilers:
 
 # ----------------------------------------------------------- packaging
 # tests/packaging/*.sh: exported symbols (nm), install into a DESTDIR and
-# build against it with pkg-config, vendoring as third_party/asproc.
+# build against it with pkg-config, vendoring as third_party/asproc, and
+# CMake projects using find_package(asproc) and add_subdirectory (needs
+# cmake: `apt-get install cmake`).
 check-packaging: lib shared
 	@sh tests/packaging/symbols.sh $(LIB) $(SHLIB) include/asproc.h
 	@sh tests/packaging/install.sh "$(CC)" "$(MAKE)"
 	@sh tests/packaging/vendor.sh "$(CC)" "$(MAKE)"
+	@sh tests/packaging/cmake.sh "$(CC)" "$(MAKE)"
 
 # ---------------------------------------------------------------- lint
 # cppcheck and clang-tidy over the library in two configurations: the
