@@ -6,7 +6,8 @@
 #   make deps            install Check and pkg-config when missing
 #   make demo            build and run the six seed examples
 #   make shared          build/libasproc.so.X.Y.Z (soname libasproc.so.SOVERSION)
-#   make install         header, static and shared library, asproc.pc;
+#   make install         header, static and shared library, asproc.pc,
+#                        asprocConfig.cmake for CMake's find_package;
 #                        PREFIX=/usr/local DESTDIR= LIBDIR=$(PREFIX)/lib
 #                        INCLUDEDIR=$(PREFIX)/include
 #   make uninstall       removes exactly what install put there
@@ -164,22 +165,47 @@ $(PC_FILE): include/asproc.h $(OBJDIR)/.stamp FORCE
 	  'Cflags: -I$${includedir}' > $@.tmp
 	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
 
-install: $(LIB) $(SHLIB) $(PC_FILE)
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+# CMake package files for find_package(asproc), from the templates in
+# cmake/: the imported targets asproc::asproc (+ _static, _shared) and the
+# version rule (same minor while 0.x, same major from 1.0). The config
+# file finds the library and header relative to itself when it is not
+# where it was installed (a DESTDIR stage), so LIBDIR and INCLUDEDIR of
+# this install are written into it. The version file refuses a consumer
+# of another pointer size, as CMake's own version files do.
+CMAKE_PKG_DIR = $(LIBDIR)/cmake/asproc
+CMAKE_FILES = $(BUILD)/cmake/asprocConfig.cmake $(BUILD)/cmake/asprocConfigVersion.cmake
+SIZEOF_VOID_P = $(shell $(CC) $(CFLAGS) -dM -E -x c /dev/null 2>/dev/null | \
+                  sed -n 's/^\#define __SIZEOF_POINTER__ //p')
+
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in include/asproc.h $(OBJDIR)/.stamp FORCE
+	@mkdir -p $(dir $@)
+	@sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' \
+	     -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	     -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g' $< > $@.tmp
+	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
+
+install: $(LIB) $(SHLIB) $(PC_FILE) $(CMAKE_FILES)
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(CMAKE_PKG_DIR)
 	install -m 644 include/asproc.h $(DESTDIR)$(INCLUDEDIR)/asproc.h
 	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libasproc.a
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libasproc.so.$(VERSION)
 	ln -sf libasproc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libasproc.so
 	install -m 644 $(PC_FILE) $(DESTDIR)$(LIBDIR)/pkgconfig/asproc.pc
+	install -m 644 $(CMAKE_FILES) $(DESTDIR)$(CMAKE_PKG_DIR)/
 
+# The folder cmake/asproc is asproc's own: removed when empty.
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/asproc.h \
 	      $(DESTDIR)$(LIBDIR)/libasproc.a \
 	      $(DESTDIR)$(LIBDIR)/libasproc.so.$(VERSION) \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libasproc.so \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/asproc.pc
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/asproc.pc \
+	      $(DESTDIR)$(CMAKE_PKG_DIR)/asprocConfig.cmake \
+	      $(DESTDIR)$(CMAKE_PKG_DIR)/asprocConfigVersion.cmake
+	@rmdir $(DESTDIR)$(CMAKE_PKG_DIR) 2>/dev/null || true
 
 # --------------------------------------------------------- portability
 # Each configuration builds in its own BUILD folder, so the runs never
@@ -263,11 +289,14 @@ check-compilers:
 
 # ----------------------------------------------------------- packaging
 # tests/packaging/*.sh: exported symbols (nm), install into a DESTDIR and
-# build against it with pkg-config, vendoring as third_party/asproc.
+# build against it with pkg-config, vendoring as third_party/asproc, and
+# CMake projects using find_package(asproc) and add_subdirectory (needs
+# cmake: `apt-get install cmake`).
 check-packaging: lib shared
 	@sh tests/packaging/symbols.sh $(LIB) $(SHLIB) include/asproc.h
 	@sh tests/packaging/install.sh "$(CC)" "$(MAKE)"
 	@sh tests/packaging/vendor.sh "$(CC)" "$(MAKE)"
+	@sh tests/packaging/cmake.sh "$(CC)" "$(MAKE)"
 
 # ---------------------------------------------------------------- lint
 # cppcheck and clang-tidy over the library in two configurations: the

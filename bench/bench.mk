@@ -25,9 +25,14 @@ BENCH_CFLAGS ?= -std=c11 -O2 -g -Wall -Wextra -Werror -pedantic
 BENCH_INC = -Iinclude -Ibench
 BENCH_HDR = $(wildcard bench/*.h) include/asproc.h
 
-# libuv is looked up once, when the makefile is read.
-BENCH_UV_CFLAGS := $(shell $(PKG_CONFIG) --cflags libuv 2>/dev/null)
-BENCH_UV_LIBS := $(shell $(PKG_CONFIG) --libs libuv 2>/dev/null)
+# libuv: whether it is there decides the list of programs to build, and
+# make expands a prerequisite list when it reads the makefile. In
+# `make bench-deps bench-quick` libuv (and pkg-config) only arrive with
+# bench-deps, after that: so when bench-deps is one of the goals,
+# bench-bins builds through a second make started after bench-deps ran
+# (see bench-bins below). The flags are asked for when a recipe uses them.
+BENCH_UV_CFLAGS = $(shell $(PKG_CONFIG) --cflags libuv 2>/dev/null)
+BENCH_UV_LIBS = $(shell $(PKG_CONFIG) --libs libuv 2>/dev/null)
 BENCH_HAVE_UV := $(shell $(PKG_CONFIG) --exists libuv 2>/dev/null && echo 1)
 
 # The asproc peer needs the library: with the top-level Makefile, whenever
@@ -54,7 +59,14 @@ BENCH_RUN = $(PYTHON3) bench/run.py --build $(BUILD) --lib $(LIB)
 
 .PHONY: bench bench-quick bench-bins bench-deps bench-plot bench-python
 
+ifeq ($(filter bench-deps,$(MAKECMDGOALS)),)
 bench-bins: $(BENCH_BINS)
+else
+# The second make reads the makefiles again, now with what bench-deps
+# installed; its goal is bench-bins alone, so it builds the list above.
+bench-bins: bench-deps
+	@$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) bench-bins
+endif
 
 $(BENCH_BUILD)/%.o: bench/%.c $(BENCH_HDR)
 	@mkdir -p $(dir $@)

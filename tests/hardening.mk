@@ -22,6 +22,9 @@ FUZZ_CORE = $(FUZZ_DIR)/stream_target.c $(FUZZ_DIR)/proc_target.c
 HARD_SRC = $(wildcard $(HARD_DIR)/*.c) tests/harness.c tests/runner.c $(FUZZ_CORE)
 HARD_HDR = $(HARD_DIR)/hard.h tests/harness.h include/asproc.h \
            $(FUZZ_DIR)/fuzz.h $(LIB_HDR)
+# CHECK_CFLAGS and CHECK_LIBS (tests/tests.mk) are expanded when the
+# recipe runs, so `make deps check-hard` works in one command; keep
+# HARD_CFLAGS a recursive (=) variable for that.
 HARD_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS) \
               -DASP_FUZZ_CORPUS='"$(abspath $(FUZZ_DIR)/corpus)"'
 

@@ -5,8 +5,12 @@
 # loop suites once per backend, the process suites under every source.
 # SUITES=... limits the run to some suites.
 
-CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
-CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+# Check's flags are asked of pkg-config when a recipe uses them, not when
+# make reads this file: in `make deps check` both Check and pkg-config may
+# only arrive with `deps`, after the makefiles were read. (Hence `=`, not
+# `:=`; each use runs pkg-config once, a few times per build.)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 TEST_DIR = $(BUILD)/tests/$(subst /,_,$(CONFIG_NAME))
 TEST_BIN = $(TEST_DIR)/check_asproc
 CHILD_BIN = $(TEST_DIR)/asp_child
@@ -22,6 +26,12 @@ TEST_RUN ?=
 check-deps-ok:
 	@$(PKG_CONFIG) --exists check 2>/dev/null || { \
 	  echo "Check (unit test framework) not found by pkg-config: run 'make deps' first"; exit 1; }
+
+# `make deps check` (or deps with any target that builds a test binary):
+# the binaries wait for deps also under -j.
+ifneq ($(filter deps,$(MAKECMDGOALS)),)
+check-deps-ok: deps
+endif
 
 $(TEST_BIN): $(TEST_SRC) $(TEST_HDR) $(LIB) | check-deps-ok
 	@mkdir -p $(dir $@)

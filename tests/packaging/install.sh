@@ -26,7 +26,9 @@ libdir=$dest$prefix/lib
 check "make install DESTDIR=... PREFIX=$prefix" \
     $MAKE -s install CC="$CC" DESTDIR="$dest" PREFIX=$prefix
 for f in include/asproc.h lib/libasproc.a lib/libasproc.so.$version \
-         lib/libasproc.so lib/pkgconfig/asproc.pc; do
+         lib/libasproc.so lib/pkgconfig/asproc.pc \
+         lib/cmake/asproc/asprocConfig.cmake \
+         lib/cmake/asproc/asprocConfigVersion.cmake; do
     check "installed $prefix/$f" test -e "$dest$prefix/$f"
 done
 
