@@ -113,6 +113,7 @@ deps:
 # still builds the library (see tests/packaging/vendor.sh).
 -include examples/examples.mk
 -include tests/tests.mk
+-include tests/cgroup.mk
 -include bench/bench.mk
 -include tests/hardening.mk
 

@@ -14,7 +14,7 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 TEST_DIR = $(BUILD)/tests/$(subst /,_,$(CONFIG_NAME))
 TEST_BIN = $(TEST_DIR)/check_asproc
 CHILD_BIN = $(TEST_DIR)/asp_child
-TEST_SRC = $(filter-out tests/child.c,$(wildcard tests/*.c))
+TEST_SRC = $(filter-out tests/child.c tests/cgroup_selftest.c,$(wildcard tests/*.c))
 TEST_HDR = $(wildcard tests/*.h) include/asproc.h
 TEST_CFLAGS = -DASP_TEST_EXAMPLES -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS)
 SUITES ?=
