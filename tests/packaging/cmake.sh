@@ -179,7 +179,7 @@ cat > "$min/third_party/asproc/src/zprobe/zprobe.h" <<'EOF'
 int asp__zprobe(void);
 EOF
 cat > "$min/third_party/asproc/src/zprobe/zprobe.c" <<'EOF'
-#include "internal.h"
+#include "../loop/internal.h"
 #include "zprobe.h"
 int asp__zprobe(void) { return 0; }
 EOF
