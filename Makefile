@@ -230,8 +230,8 @@ KQEMU_LINK = $(KQEMU_OBJ) -Wl,--wrap=close,--wrap=fcntl,--wrap=dup,--wrap=dup2
 $(KQEMU_OBJ): tests/kqueue_emu/kqueue_emu.c tests/kqueue_emu/sys/event.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) $(CFLAGS) -Itests/kqueue_emu -c $< -o $@
-$(TEST_BIN) $(TEST_EXAMPLES): $(KQEMU_OBJ)
-$(TEST_BIN): CHECK_LIBS += $(KQEMU_LINK)
+$(TEST_BIN) $(LOOP_TEST_BIN) $(TEST_EXAMPLES): $(KQEMU_OBJ)
+$(TEST_BIN) $(LOOP_TEST_BIN): CHECK_LIBS += $(KQEMU_LINK)
 $(TEST_DIR)/examples/%: LIB += $(KQEMU_LINK)
 # The emulation's own test: its kqueue(2) semantics, checked first.
 KQEMU_SELFTEST = $(TEST_DIR)/kqueue_emu_selftest

@@ -19,7 +19,7 @@ HARD_DIR = tests/hard
 HARD_BIN = $(TEST_DIR)/check_hard
 FUZZ_DIR = tests/fuzz
 FUZZ_CORE = $(FUZZ_DIR)/stream_target.c $(FUZZ_DIR)/proc_target.c
-HARD_SRC = $(wildcard $(HARD_DIR)/*.c) tests/harness.c tests/runner.c $(FUZZ_CORE)
+HARD_SRC = $(wildcard $(HARD_DIR)/*.c) tests/harness.c tests/harness_proc.c tests/runner.c $(FUZZ_CORE)
 HARD_HDR = $(HARD_DIR)/hard.h tests/harness.h include/asproc.h \
            $(FUZZ_DIR)/fuzz.h $(LIB_HDR)
 # CHECK_CFLAGS and CHECK_LIBS (tests/tests.mk) are expanded when the

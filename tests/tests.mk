@@ -14,14 +14,19 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 TEST_DIR = $(BUILD)/tests/$(subst /,_,$(CONFIG_NAME))
 TEST_BIN = $(TEST_DIR)/check_asproc
 CHILD_BIN = $(TEST_DIR)/asp_child
-TEST_SRC = $(filter-out tests/child.c tests/cgroup_selftest.c,$(wildcard tests/*.c))
+TEST_SRC = $(filter-out tests/child.c tests/cgroup_selftest.c tests/main_loop.c,$(wildcard tests/*.c))
+# The reactor's suites, linked with src/loop's objects alone (not the
+# archive, which would hide an upward reference by not pulling its member).
+LOOP_TEST_BIN = $(TEST_DIR)/check_loop
+LOOP_TEST_SRC = tests/main_loop.c tests/runner.c tests/harness.c \
+                tests/test_loop.c tests/test_timer.c tests/test_io.c
 TEST_HDR = $(wildcard tests/*.h) include/asproc.h
 TEST_CFLAGS = -DASP_TEST_EXAMPLES -std=c11 $(WARN) $(CFLAGS) -Iinclude $(CONFIG_FLAGS) $(CHECK_CFLAGS)
 SUITES ?=
 # A prefix for the runner (check-valgrind sets it to valgrind).
 TEST_RUN ?=
 
-.PHONY: check check-build check-deps-ok
+.PHONY: check check-build check-deps-ok check-loop-alone
 
 check-deps-ok:
 	@$(PKG_CONFIG) --exists check 2>/dev/null || { \
@@ -52,9 +57,22 @@ $(TEST_DIR)/examples/%: examples/%.c $(LIB) include/asproc.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) $(CFLAGS) -Iinclude $< $(LIB) -lpthread -o $@
 
-check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES)
+$(LOOP_TEST_BIN): $(LOOP_TEST_SRC) $(TEST_HDR) $(LOOP_OBJ) | check-deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(LOOP_TEST_SRC) $(LOOP_OBJ) $(CHECK_LIBS) -lpthread -o $@
 
-check: check-build
+# The reactor alone: its suites against src/loop's objects only, once per
+# backend.
+check-loop-alone: $(LOOP_TEST_BIN)
+	@fail=0; \
+	for be in $$($(LOOP_TEST_BIN) --matrix 2>/dev/null | grep ':all$$' | cut -d: -f1); do \
+	  echo "== the reactor alone (src/loop objects only): backend=$$be"; \
+	  ASP_BACKEND=$$be $(TEST_RUN) $(LOOP_TEST_BIN) || fail=1; \
+	done; exit $$fail
+
+check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES) $(LOOP_TEST_BIN)
+
+check: check-build check-loop-alone
 	@fail=0; total=0; \
 	for cfg in $$($(TEST_RUN) $(TEST_BIN) --matrix 2>/dev/null); do \
 	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; grp=$${rest#*:}; \
