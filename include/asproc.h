@@ -396,17 +396,30 @@ typedef struct asp_kill_step {
 #define ASP_KILL_STEPS_MAX 4
 /* asp_kill_opts.flags */
 #define ASP_KILL_GROUP 0x1u /* signal the process group the child leads */
+#define ASP_KILL_TREE 0x2u  /* signal the child's whole tree: its cgroup
+                               under ASP_CONTAIN_CGROUP, else the process
+                               group it leads */
 
 /* A kill escalation. All-zero means {SIGTERM, 1000 ms}, {SIGKILL}. Steps
  * are taken up to the first with signal 0. If the last step is not
  * SIGKILL, a SIGKILL follows once its grace has passed: an escalation
  * always ends with the child reaped.
  *
- * With ASP_KILL_GROUP (the child must lead its group: ASP_SPAWN_SETSID or
- * ASP_SPAWN_NEW_PGROUP) every signal goes to the whole group; after the
- * leader is reaped, the remaining steps continue against the group while
- * it still has members (checked every 10 ms), so a grandchild that
- * ignores SIGTERM still meets SIGKILL. */
+ * With ASP_KILL_GROUP (the child must lead its group: ASP_SPAWN_SETSID,
+ * ASP_SPAWN_NEW_PGROUP or ASP_CONTAIN_PGROUP) every signal goes to the
+ * whole group. With ASP_KILL_TREE (the child must be contained: see
+ * enum asp_contain) every signal goes to the whole tree: under
+ * ASP_CONTAIN_CGROUP to every process in the child's cgroup, also those
+ * that left the group (setsid daemons, double forks), the last step
+ * through cgroup.kill; else to the group. Group and tree steps run also
+ * when the child has already exited, while the group or tree still has
+ * members (checked every 10 ms), so a grandchild that ignores SIGTERM
+ * still meets SIGKILL. A group's id is never signalled after it may have
+ * been recycled: on Linux a leader whose group lives on is kept unreaped
+ * (a zombie of yours; its waits still complete at the exit) until the
+ * group is empty, a group escalation ends or the handle is freed. Other
+ * systems reap it at once, and a group signal after that carries the
+ * kernel's small recycling race. */
 typedef struct asp_kill_opts {
     asp_kill_step steps[ASP_KILL_STEPS_MAX];
     unsigned flags;
@@ -417,6 +430,36 @@ enum asp_env_mode {
     ASP_ENV_REPLACE = 1,  /* exactly env ("NAME=VALUE" entries) */
     ASP_ENV_OVERRIDE = 2  /* the parent's, then each env entry applied:
                              "NAME=VALUE" sets, "NAME" alone removes */
+};
+
+/* How a child's whole tree (the child and everything it starts) is held
+ * together, so that a stop can reach all of it.
+ *
+ *   NONE    nothing beyond what the flags ask (SETSID, NEW_PGROUP): the
+ *           default, and what every release before 0.2 did.
+ *   PGROUP  the child leads a new process group. A descendant that calls
+ *           setsid() or setpgid() leaves it and escapes every stop.
+ *   CGROUP  (Linux, cgroup v2) the child starts in a fresh leaf cgroup of
+ *           its own, joined before exec, under cgroup_parent (NULL: below
+ *           the process's own v2 cgroup, found from /proc/self/mountinfo
+ *           and /proc/self/cgroup). Nothing a descendant does gets it out
+ *           (moving needs write access to the parent cgroup). "The tree
+ *           is empty" is an event of the loop (cgroup.events); the cgroup
+ *           is removed once it is empty, and never left behind: freeing
+ *           the handle with ASP_FREE_KILL kills the tree, freeing the loop
+ *           kills detached trees. Needs write access to the process's own
+ *           cgroup: root, a systemd unit with Delegate=yes, a container
+ *           with a writable cgroupfs.
+ *   AUTO    the strongest available: CGROUP when a leaf can be made,
+ *           else PGROUP.
+ * An explicit CGROUP that cannot be honoured fails the spawn (-ENOTSUP
+ * no cgroup v2, -EACCES/-EPERM/-EROFS not writable, ...): it never
+ * silently weakens. asp_proc_containment() reports what a process got. */
+enum asp_contain {
+    ASP_CONTAIN_NONE = 0,
+    ASP_CONTAIN_AUTO = 1,
+    ASP_CONTAIN_CGROUP = 2,
+    ASP_CONTAIN_PGROUP = 3
 };
 
 /* asp_spawn_opts.flags */
@@ -448,7 +491,13 @@ typedef struct asp_spawn_opts {
     int64_t eof_grace_ms;       /* after the child exits, how long its
                                    pipes may stay open (a grandchild holds
                                    them) before they are closed; 0: 2000;
-                                   ASP_FOREVER: never cut */
+                                   ASP_FOREVER: never cut. Under
+                                   ASP_CONTAIN_CGROUP the grace starts
+                                   when the whole tree is gone */
+    enum asp_contain contain;   /* whole-tree containment (see above) */
+    const char *cgroup_parent;  /* ASP_CONTAIN_CGROUP/AUTO: an absolute
+                                   path on the cgroup2 mount; NULL: the
+                                   process's own cgroup */
 } asp_spawn_opts;
 
 /* ------------------------------------------------------------------ */
@@ -506,19 +555,57 @@ enum asp_exit_kind {
                              is lost, the child is gone */
 };
 
+/* Resource usage. Times in microseconds, memory in KiB. */
+typedef struct asp_usage {
+    int err;         /* 0, or -ENODATA: not available (the status is
+                        unknown, or the figures below are not there) */
+    int64_t utime_us;
+    int64_t stime_us;
+    int64_t maxrss_kb; /* the high-water mark of the child's resident
+                          memory. A child started without copying the
+                          parent's memory (clone(CLONE_VM) or vfork, as
+                          here and in posix_spawn) ran on the parent's
+                          pages until exec, and the kernel counts them:
+                          a child of a 300 MB parent reports about 300 MB
+                          even for `true`. Use the tree's memory_peak_kb
+                          under ASP_CONTAIN_CGROUP for a true figure. */
+    int64_t minflt, majflt;   /* page faults */
+    int64_t nvcsw, nivcsw;    /* voluntary, involuntary context switches */
+} asp_usage;
+
+/* The usage of a whole tree (ASP_CONTAIN_CGROUP): every process that ran
+ * in the child's cgroup, read when the tree became empty. */
+typedef struct asp_tree_usage {
+    int cpu_err;    /* 0, or -ENODATA: no figures (not contained in a
+                       cgroup, or no cpu.stat) */
+    int64_t cpu_us, user_us, system_us;
+    int memory_err; /* 0, or -ENODATA: no memory controller in the
+                       cgroup (or a kernel before 5.19) */
+    int64_t memory_peak_kb;
+} asp_tree_usage;
+
 typedef struct asp_status {
     enum asp_exit_kind kind;
-    int code;   /* ASP_EXIT_CODE: 0-255 */
-    int signal; /* ASP_EXIT_SIGNAL */
-    int core;   /* ASP_EXIT_SIGNAL: non-zero if a core was dumped */
+    int code;        /* ASP_EXIT_CODE: 0-255 */
+    int signal;      /* ASP_EXIT_SIGNAL */
+    int core;        /* ASP_EXIT_SIGNAL: non-zero if a core was dumped */
+    asp_usage usage; /* the child's own (and its reaped descendants'),
+                        taken from the reap itself */
+    asp_tree_usage tree;
 } asp_status;
 
 /* Python's returncode: code, or -signal; INT32_MIN for NONE/UNKNOWN. */
 ASP_API int asp_status_returncode(const asp_status *st);
 
-/* Copies the status so far into *st (kind ASP_EXIT_NONE while running).
+/* Copies the status so far into *st (kind ASP_EXIT_NONE while running;
+ * under ASP_CONTAIN_CGROUP st->tree is filled once the tree is empty).
  * Errors: -EINVAL a NULL argument. */
 ASP_API int asp_proc_status(const asp_proc *p, asp_status *st);
+
+/* What contains p's tree: ASP_CONTAIN_CGROUP, ASP_CONTAIN_PGROUP (the
+ * child leads a process group: CONTAIN_PGROUP, SETSID or NEW_PGROUP) or
+ * ASP_CONTAIN_NONE. -EINVAL for NULL. */
+ASP_API int asp_proc_containment(const asp_proc *p);
 
 /* Sends sig (0 probes) to the child, through its pidfd where there is
  * one, so a recycled pid is never hit.
@@ -576,6 +663,22 @@ struct asp_wait {
 ASP_API int asp_proc_wait_start(asp_wait *w, asp_proc *p,
                                 int64_t timeout_ms, asp_wait_cb cb,
                                 void *data);
+
+/* Waits asynchronously until p's whole tree is gone: under
+ * ASP_CONTAIN_CGROUP when its cgroup is empty (an event of the loop),
+ * under a process group when the group has no member left (checked every
+ * 10 ms), without containment at the child's exit. Otherwise as
+ * asp_proc_wait_start (st is the child's status; -ETIMEDOUT: the tree
+ * lives on).
+ * Errors: as asp_proc_wait_start. */
+ASP_API int asp_proc_wait_tree_start(asp_wait *w, asp_proc *p,
+                                     int64_t timeout_ms, asp_wait_cb cb,
+                                     void *data);
+
+/* Blocking form of asp_proc_wait_tree_start.
+ * Errors: -ETIMEDOUT the tree lives on; as asp_proc_wait. */
+ASP_API int asp_proc_wait_tree(asp_proc *p, int64_t timeout_ms,
+                               asp_status *st);
 
 /* Cancels a pending wait: its callback runs at once with -ECANCELED.
  * Errors: -EINVAL w NULL; -EALREADY not pending. */

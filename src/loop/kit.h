@@ -34,6 +34,7 @@
 #define ASP__STDIO_COUNT (ASP_STDIO_CLOSE + 1)
 #define ASP__ENV_COUNT (ASP_ENV_OVERRIDE + 1)
 #define ASP__FREE_COUNT (ASP_FREE_KILL + 1)
+#define ASP__CONTAIN_COUNT (ASP_CONTAIN_PGROUP + 1)
 
 /* ------------------------------------------------------------ lists */
 

@@ -9,8 +9,8 @@
  * reads it after the child is gone) and exits with 127.
  *
  * Order: signals to default (all were blocked by the parent around the
- * clone, so no handler of the parent can run here), session/group, fds,
- * cwd, the signal mask emptied, exec.
+ * clone, so no handler of the parent can run here), session/group, the
+ * cgroup, fds, cwd, the signal mask emptied, exec.
  *
  * When the parent passes an error pipe (ctx->errfd, see spawn.c), its
  * write end is moved off every fd number a move targets, so no dup2 can
@@ -202,6 +202,18 @@ CHILD_CODE static int arrange_fds(asp__child_ctx *c, int *errfd)
     return 0;
 }
 
+/* Joins the leaf cgroup whose cgroup.procs is open as fd ("0": the
+ * writer itself), before exec, so that nothing the program starts is
+ * ever outside it. -1 with errno on failure. */
+CHILD_CODE static int join_cgroup(int fd)
+{
+    ssize_t r;
+    do
+        r = write(fd, "0", 1);
+    while (r < 0 && errno == EINTR);
+    return r == 1 ? 0 : -1;
+}
+
 /* Hands err to the parent: in the shared memory, and through the error
  * pipe when there is one. */
 CHILD_CODE static void report(asp__child_ctx *c, int errfd, int err)
@@ -251,6 +263,8 @@ CHILD_CODE int asp__child_main(void *arg)
     if (c->setsid && setsid() < 0)
         goto fail;
     if (c->pgid >= 0 && setpgid(0, c->pgid) < 0)
+        goto fail;
+    if (c->cgroup_fd >= 0 && join_cgroup(c->cgroup_fd) < 0)
         goto fail;
     if (arrange_fds(c, &errfd) < 0)
         goto fail;

@@ -8,7 +8,8 @@
  * straight into a capture buffer and closes its pipe at EOF; the exit
  * comes from the reap hook. Phases:
  *   RUNNING   until both outputs ended (EOF, or the eof grace cut them)
- *             and the child exited -> done; or the timeout ->
+ *             and the child exited (under a cgroup: the whole tree is
+ *             gone) -> done; or the timeout ->
  *   STOPPING  (with ASP_COMM_ESCALATE) the kill escalation runs, against
  *             the child, its group or its tree, also when the child itself
  *             has exited already and only descendants hold the pipes ->
@@ -104,12 +105,24 @@ static void comm_finish(struct asp__comm *c, int err)
     asp__proc_release(p);
 }
 
-/* Completes when both outputs ended and the child exited. */
+/* Whether everything communicate waits for is over: both outputs ended
+ * and the child exited -- under a cgroup, the whole tree gone (a member
+ * may still write; no eof-grace guess is needed there), unless the
+ * escalation after a timeout is over (then the call ends regardless). */
+static int comm_ready(const struct asp__comm *c)
+{
+    const asp_proc *p = c->p;
+    if (c->open[0] || c->open[1] || p->phase == ASP__PP_RUNNING)
+        return 0;
+    return c->phase == COMM_DRAINING || p->tree == ASP__TREE_EMPTY ||
+           p->contain->id != ASP_CONTAIN_CGROUP;
+}
+
+/* Completes when everything is over. */
 static void comm_check(struct asp__comm *c)
 {
-    if (c->open[0] || c->open[1] || c->p->phase == ASP__PP_RUNNING)
-        return;
-    comm_finish(c, c->timed_out ? -ETIMEDOUT : 0);
+    if (comm_ready(c))
+        comm_finish(c, c->timed_out ? -ETIMEDOUT : 0);
 }
 
 /* An output stream's capture ended (EOF, cut or close). */
@@ -195,7 +208,7 @@ static void comm_timer_cb(asp_timer *t, void *data)
     asp__proc_hold(p);
     asp__proc_poll(p); /* the exit wins: this may complete c */
     if (!asp__proc_release(p) && p->comm == c) {
-        if (!c->open[0] && !c->open[1] && p->phase != ASP__PP_RUNNING)
+        if (comm_ready(c))
             comm_check(c);
         else
             comm_timeout(c);
@@ -302,7 +315,7 @@ int asp_communicate_start(asp_proc *p, const asp_comm_opts *opts,
         asp_timer_start(&c->timer, o->timeout_ms, 0);
     /* Everything may be over already (an exited child, closed streams):
      * complete from a zero timer, never inside this call. */
-    if (!c->open[0] && !c->open[1] && p->phase != ASP__PP_RUNNING)
+    if (comm_ready(c))
         asp_timer_start(&c->timer, 0, 0);
     return 0;
 }

@@ -17,6 +17,7 @@
 #define ASP_PROC_INTERNAL_H
 
 #include "../stream/internal.h"
+#include "cgroup.h"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -27,8 +28,11 @@
 struct asp__procs {
     asp__loop_ext ext;
     asp_loop *loop;
-    asp__list live; /* every unreaped child: open handles and detached */
-    unsigned nopen; /* handles not yet freed by the user */
+    asp__list live;  /* every unreaped child: open handles and detached */
+    asp__list trees; /* cgroup trees not yet empty (contain.c) */
+    unsigned nopen;  /* handles not yet freed by the user */
+    int tree_fd;     /* the cgroup notifier, -1 until the first one */
+    asp_io tree_io;
     /* Stack for the clone()d child, reused by every spawn of this loop. */
     void *stack;
     size_t stack_size;
@@ -53,15 +57,19 @@ enum asp__proc_phase {
 enum asp__stop_phase {
     ASP__STOP_IDLE = 0,
     ASP__STOP_CHILD, /* signalling the child (or its group) step by step */
-    ASP__STOP_GROUP  /* leader reaped: the group gets the remaining steps */
+    ASP__STOP_GROUP  /* the child exited: its group or tree gets the
+                        remaining steps */
 };
+
+/* What an escalation signals. */
+enum { ASP__AT_CHILD = 0, ASP__AT_GROUP, ASP__AT_TREE };
 
 typedef struct asp__stop {
     enum asp__stop_phase phase;
     asp_kill_step steps[ASP_KILL_STEPS_MAX + 1];
     int nsteps;
     int idx;              /* the step whose grace is running */
-    int group;
+    int target;           /* ASP__AT_CHILD, _GROUP or _TREE */
     uint64_t step_end_ns; /* end of the current step's grace */
     asp_timer timer;
     asp_stop_cb cb;
@@ -69,6 +77,13 @@ typedef struct asp__stop {
 } asp__stop;
 
 struct asp__comm;
+struct asp__contain_ops;
+
+/* Where a process's tree (the child and what it starts) is. */
+enum asp__tree_phase {
+    ASP__TREE_LIVE = 0, /* it may have members */
+    ASP__TREE_EMPTY     /* every member is gone (and a cgroup removed) */
+};
 
 struct asp_proc {
     asp_loop *loop;
@@ -85,6 +100,13 @@ struct asp_proc {
     asp_stream *stdio[3]; /* NULL where not piped */
     struct asp__comm *comm;
     void *data;
+    /* Containment (contain.c). */
+    const struct asp__contain_ops *contain;
+    asp__cgroup cg;
+    enum asp__tree_phase tree;
+    asp__list tree_node; /* ps->trees while a cgroup tree lives */
+    asp_timer tree_timer; /* process groups: polls for "empty" */
+    int tree_ref;         /* holds a loop reference for the tree */
 };
 
 /* Guards p across a user callback: release frees p if it was freed and
@@ -141,6 +163,7 @@ typedef struct asp__child_ctx {
     int nkeep;
     int *srcs;  /* sorted distinct sources (closing the rest first) */
     int nsrcs;
+    int cgroup_fd; /* >= 0: join this cgroup (its cgroup.procs) */
     volatile int err;     /* errno of the failed step, written by the child */
     volatile int started; /* set by the child first: memory is shared */
     int errfd; /* >= 0: also write the errno here (see spawn.c) */
@@ -156,5 +179,30 @@ int asp__env_build(const asp_spawn_opts *o, char *const **envp,
 int asp__paths_build(const char *name, char *const *envp,
                      const char *const **paths, int *npaths,
                      void **owned);
+
+/* ------------------------------------------------------- containment */
+
+/* A containment mechanism (contain.c): prepare before the clone (may set
+ * fields of the child's context), started after it (ok: the child runs),
+ * signal the tree, whether it has members, release what it holds once
+ * the tree is empty (or at teardown: then it kills what is left). */
+typedef struct asp__contain_ops {
+    enum asp_contain id;
+    int (*prepare)(asp_proc *p, const asp_spawn_opts *o, asp__child_ctx *c);
+    void (*started)(asp_proc *p, int ok);
+    int (*signal)(asp_proc *p, int sig);
+    int (*alive)(asp_proc *p);
+    void (*release)(asp_proc *p);
+} asp__contain_ops;
+int asp__contain_prepare(asp_proc *p, const asp_spawn_opts *o,
+                         asp__child_ctx *c);
+/* The tree was found empty: everything waiting for it learns (proc.c). */
+void asp__tree_empty(asp_proc *p);
+/* The poll for "empty" where no event tells (proc.c). */
+void asp__tree_poll(asp_proc *p);
+int asp__tree_poll_wanted(asp_proc *p);
+/* Tree waits (wait.c): complete them; whether one is pending. */
+void asp__waits_tree_complete(asp_proc *p);
+int asp__waits_tree_pending(asp_proc *p);
 
 #endif

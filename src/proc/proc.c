@@ -40,10 +40,19 @@
 /* The key of the module's loop extension. */
 static const char procs_key;
 
-/* Releases p's memory; it must be out of the live list. */
+/* Releases p's memory; it must be out of the live list and its tree
+ * out of the trees list. */
 static void proc_destroy(asp_proc *p)
 {
     asp__free(p);
+}
+
+/* Whether a freed handle's memory may go: the child reaped, its tree
+ * released, no callback of it on the stack. */
+static int proc_done(const asp_proc *p)
+{
+    return p->freed && p->phase == ASP__PP_REAPED &&
+           p->tree == ASP__TREE_EMPTY && p->busy == 0;
 }
 
 /* Closes the pidfd (the watch was stopped first). */
@@ -78,13 +87,30 @@ static int procs_busy(asp__loop_ext *e)
     return ps->nopen > 0;
 }
 
-/* Loop teardown: reap the detached stragglers, release the state. */
+/* Loop teardown: the detached trees are killed and their cgroups
+ * removed (a forked process only forgets them: they are the parent's);
+ * then the stragglers are reaped and the state released. */
 static void procs_teardown(asp__loop_ext *e, int forked)
 {
     struct asp__procs *ps = asp__container_of(e, struct asp__procs, ext);
     asp__list *n;
+    while ((n = asp__list_first(&ps->trees)) != NULL) {
+        asp_proc *p = asp__container_of(n, asp_proc, tree_node);
+        asp__list_del(n);
+        p->tree = ASP__TREE_EMPTY;
+        if (!forked)
+            p->contain->release(p);
+        else
+            asp__cgroup_unwatch(&p->cg);
+        if (p->phase == ASP__PP_REAPED && p->freed)
+            proc_destroy(p);
+    }
     while ((n = asp__list_first(&ps->live)) != NULL)
         reap_straggler(asp__container_of(n, asp_proc, node), forked);
+    if (ps->tree_fd >= 0) {
+        asp_io_stop(&ps->tree_io);
+        close(ps->tree_fd);
+    }
     if (ps->stack)
         munmap(ps->stack, ps->stack_size);
     asp__free(ps);
@@ -102,7 +128,9 @@ int asp__procs_get(asp_loop *loop, struct asp__procs **out)
     if (!ps)
         return -ENOMEM;
     ps->loop = loop;
+    ps->tree_fd = -1;
     asp__list_init(&ps->live);
+    asp__list_init(&ps->trees);
     ps->ext.key = &procs_key;
     ps->ext.busy = procs_busy;
     ps->ext.teardown = procs_teardown;
@@ -123,17 +151,38 @@ int asp__proc_release(asp_proc *p)
 {
     if (--p->busy > 0)
         return 0;
-    if (p->freed && p->phase == ASP__PP_REAPED) {
+    if (proc_done(p)) {
         proc_destroy(p);
         return 1;
     }
     return 0;
 }
 
-/* Turns a waitid result into a status. */
-static void status_from_siginfo(asp_status *st, const siginfo_t *si)
+/* Microseconds of a timeval. */
+static int64_t tv_us(struct timeval tv)
 {
+    return (int64_t)tv.tv_sec * 1000000 + (int64_t)tv.tv_usec;
+}
+
+/* Turns a waitid result (and the reap's usage) into a status; the tree
+ * figures are kept as they are. */
+static void status_from_siginfo(asp_status *st, const siginfo_t *si,
+                                const struct rusage *ru)
+{
+    asp_tree_usage tree = st->tree;
     memset(st, 0, sizeof *st);
+    st->tree = tree;
+    st->usage.utime_us = tv_us(ru->ru_utime);
+    st->usage.stime_us = tv_us(ru->ru_stime);
+#ifdef __APPLE__
+    st->usage.maxrss_kb = (int64_t)ru->ru_maxrss / 1024; /* bytes there */
+#else
+    st->usage.maxrss_kb = (int64_t)ru->ru_maxrss;
+#endif
+    st->usage.minflt = (int64_t)ru->ru_minflt;
+    st->usage.majflt = (int64_t)ru->ru_majflt;
+    st->usage.nvcsw = (int64_t)ru->ru_nvcsw;
+    st->usage.nivcsw = (int64_t)ru->ru_nivcsw;
     if (si->si_code == CLD_EXITED) {
         st->kind = ASP_EXIT_CODE;
         st->code = si->si_status;
@@ -144,13 +193,23 @@ static void status_from_siginfo(asp_status *st, const siginfo_t *si)
     }
 }
 
+/* Whether the tree, not the child's exit, ends p's outputs and its
+ * communicate: a cgroup tree still live. */
+static int tree_counts(const asp_proc *p)
+{
+    return p->contain && p->contain->id == ASP_CONTAIN_CGROUP &&
+           p->tree == ASP__TREE_LIVE;
+}
+
 /* Tells everything that waits for the exit, in order: the streams (their
  * eof grace), the waits, the escalation, communicate. */
 static void tell_exit(asp_proc *p)
 {
     asp__proc_hold(p);
+    /* Under a cgroup the pipes' grace starts when the whole tree is gone
+     * (asp__tree_empty): until then a member may still write. */
     for (int i = 1; i < 3; i++)
-        if (p->stdio[i])
+        if (p->stdio[i] && !tree_counts(p))
             asp__stream_child_exited(p->stdio[i]);
     if (!p->freed)
         asp__waits_complete(p);
@@ -184,12 +243,81 @@ static void proc_exited(asp_proc *p, const asp_status *st, int held)
         /* Detached: nobody is left to tell. */
         if (held)
             asp__proc_reap_held(p);
-        else if (p->busy == 0)
+        else if (proc_done(p))
             proc_destroy(p);
         return;
     }
     asp__loop_unref(p->loop); /* the running child's reference */
+    asp__proc_hold(p);
     tell_exit(p);
+    /* The tree may be gone with the child (most of the time it is). */
+    if (!p->freed && p->tree == ASP__TREE_LIVE &&
+        !p->contain->alive(p))
+        asp__tree_empty(p);
+    else if (!p->freed && p->tree == ASP__TREE_LIVE)
+        asp__tree_poll(p);
+    asp__proc_release(p);
+}
+
+/* The tree was found empty: its mechanism releases what it holds (a
+ * cgroup's usage is read into the status, the cgroup removed), and
+ * whatever waits for the tree learns: the outputs' grace (cgroup),
+ * tree waits, communicate. A held group leader is reaped. */
+void asp__tree_empty(asp_proc *p)
+{
+    if (p->tree == ASP__TREE_EMPTY)
+        return;
+    int cgroup = tree_counts(p);
+    p->tree = ASP__TREE_EMPTY;
+    asp__list_del(&p->tree_node);
+    asp_timer_stop(&p->tree_timer);
+    p->contain->release(p);
+    if (p->tree_ref) {
+        p->tree_ref = 0;
+        asp__loop_unref(p->loop);
+    }
+    asp__proc_hold(p);
+    if (p->phase == ASP__PP_EXITED && p->stop.phase != ASP__STOP_GROUP)
+        asp__proc_reap_held(p);
+    for (int i = 1; i < 3 && cgroup && !p->freed; i++)
+        if (p->stdio[i])
+            asp__stream_child_exited(p->stdio[i]);
+    if (!p->freed)
+        asp__waits_tree_complete(p);
+    if (!p->freed && p->phase != ASP__PP_RUNNING)
+        asp__comm_reaped(p);
+    asp__proc_release(p);
+}
+
+/* The poll for "empty" of a tree without an event (a process group, or
+ * a cgroup whose watch could not be set): every 10 ms while a tree wait
+ * is pending or the tree holds the loop. */
+static void tree_timer_cb(asp_timer *t, void *data)
+{
+    asp_proc *p = data;
+    if (!p->contain->alive(p))
+        asp__tree_empty(p);
+    else if (!asp__tree_poll_wanted(p))
+        asp_timer_stop(t);
+}
+
+/* Starts the poll for "empty" where nothing else will tell (see
+ * tree_timer_cb); a cgroup with its watch needs none. */
+void asp__tree_poll(asp_proc *p)
+{
+    if (p->tree != ASP__TREE_LIVE || p->phase == ASP__PP_RUNNING ||
+        asp_timer_active(&p->tree_timer) || !asp__tree_poll_wanted(p))
+        return;
+    asp_timer_start(&p->tree_timer, 10, 10);
+}
+
+/* Whether someone needs the poll: a cgroup without a watch, or a tree
+ * wait. */
+int asp__tree_poll_wanted(asp_proc *p)
+{
+    if (p->contain->id == ASP_CONTAIN_CGROUP)
+        return p->cg.wd < 0;
+    return asp__waits_tree_pending(p);
 }
 
 /* Reaps a held zombie (nothing to do for other phases). */
@@ -267,26 +395,27 @@ static int hold_leader(asp_proc *p)
 void asp__proc_poll(asp_proc *p)
 {
     siginfo_t si;
-    asp_status st;
+    struct rusage ru;
+    asp_status st = p->status;
     if (p->phase != ASP__PP_RUNNING)
         return;
     int wnowait = p->leader ? WNOWAIT : 0;
     int r = asp__waitid(p->watch.pid, p->watch.pidfd, &si,
-                        WEXITED | WNOHANG | wnowait, NULL);
+                        WEXITED | WNOHANG | wnowait, &ru);
     if (r < 0) {
         /* ECHILD: someone else reaped it (a waitpid(-1) in the host, or
          * SIGCHLD ignored). The child is gone; its status is lost. */
-        memset(&st, 0, sizeof st);
         st.kind = ASP_EXIT_UNKNOWN;
+        st.usage.err = -ENODATA;
         proc_exited(p, &st, 0);
         return;
     }
     if (si.si_pid == 0)
         return; /* still running (a stop, a continue, or another child) */
-    status_from_siginfo(&st, &si);
     int held = wnowait && hold_leader(p);
     if (wnowait && !held)
-        (void)asp__waitid(p->watch.pid, p->watch.pidfd, &si, WEXITED, NULL);
+        (void)asp__waitid(p->watch.pid, p->watch.pidfd, &si, WEXITED, &ru);
+    status_from_siginfo(&st, &si, &ru);
     proc_exited(p, &st, held);
 }
 
@@ -296,17 +425,25 @@ static void watch_cb(asp__child *c)
     asp__proc_poll(asp__container_of(c, asp_proc, watch));
 }
 
-/* Registers a freshly spawned child with its loop. */
+/* Registers a freshly spawned child with its loop. A cgroup tree joins
+ * the loop's trees and, like the running child, keeps the loop alive
+ * while the handle is open. */
 int asp__proc_register(asp_proc *p)
 {
     struct asp__procs *ps = p->ps;
     p->watch.cb = watch_cb;
+    asp_timer_init(p->loop, &p->tree_timer, tree_timer_cb, p);
     int r = asp__child_watch(p->loop, &p->watch);
     if (r < 0)
         return r;
     asp__list_push(&ps->live, &p->node);
     ps->nopen++;
     asp__loop_ref(p->loop);
+    if (p->contain->id == ASP_CONTAIN_CGROUP) {
+        asp__list_push(&ps->trees, &p->tree_node);
+        p->tree_ref = 1;
+        asp__loop_ref(p->loop);
+    }
     return 0;
 }
 
@@ -422,6 +559,30 @@ asp_stream *asp_proc_stderr(asp_proc *p)
     return stdio_of(p, 2);
 }
 
+/* The handle goes: a cgroup tree is killed (ASP_FREE_KILL) or left to
+ * run detached, watched until empty and then removed by the loop; any
+ * other tree is nobody's concern any more. */
+static void free_tree(asp_proc *p, enum asp_free_how how)
+{
+    asp_timer_stop(&p->tree_timer);
+    if (p->tree_ref) {
+        p->tree_ref = 0;
+        asp__loop_unref(p->loop);
+    }
+    if (p->contain->id != ASP_CONTAIN_CGROUP) {
+        p->tree = ASP__TREE_EMPTY;
+        return;
+    }
+    if (how == ASP_FREE_KILL && p->tree == ASP__TREE_LIVE)
+        (void)p->contain->signal(p, SIGKILL);
+}
+
+/* Public: what contains p's tree. */
+int asp_proc_containment(const asp_proc *p)
+{
+    return p ? (int)p->contain->id : -EINVAL;
+}
+
 /* Public: ends the handle; see the file comment. */
 int asp_proc_free(asp_proc *p, enum asp_free_how how)
 {
@@ -443,6 +604,7 @@ int asp_proc_free(asp_proc *p, enum asp_free_how how)
             asp__stream_destroy(s);
         }
     p->ps->nopen--;
+    free_tree(p, how);
     if (p->phase == ASP__PP_RUNNING) {
         if (how == ASP_FREE_KILL)
             (void)asp__proc_send(p, SIGKILL, 0);

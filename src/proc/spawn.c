@@ -67,6 +67,7 @@ typedef struct spawn_res {
     void *env_owned, *paths_owned, *scratch;
     pid_t pid;
     int pidfd;
+    int contained; /* the containment was prepared: started() is owed */
 } spawn_res;
 
 /* The soft RLIMIT_NOFILE (a large number when unknown). */
@@ -131,8 +132,11 @@ static int validate(const char *const argv[], const asp_spawn_opts *o)
     if (o->pgid < 0 || (o->pgid > 0 && (o->flags & (ASP_SPAWN_SETSID |
                                                     ASP_SPAWN_NEW_PGROUP))))
         return -EINVAL;
-    if ((unsigned)o->env_mode >= ASP__ENV_COUNT)
+    if ((unsigned)o->env_mode >= ASP__ENV_COUNT ||
+        (unsigned)o->contain >= ASP__CONTAIN_COUNT)
         return -EINVAL;
+    if (o->pgid > 0 && o->contain != ASP_CONTAIN_NONE)
+        return -EINVAL; /* joining a group is no containment of our own */
     if (o->eof_grace_ms < 0 && o->eof_grace_ms != ASP_FOREVER)
         return -EINVAL;
     if (o->cwd && !*o->cwd)
@@ -521,7 +525,10 @@ static int prepare(spawn_res *r, const int open_before[3])
               : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
               : (o->pgid > 0 ? o->pgid : -1);
     c->errfd = r->epipe[1];
-    return 0;
+    e = asp__contain_prepare(r->p, o, c);
+    if (e == 0)
+        r->contained = 1;
+    return e;
 }
 
 /* Step 4: the clone, and the child's verdict. */
@@ -560,7 +567,6 @@ static int attach(spawn_res *r)
     asp_proc *p = r->p;
     p->watch.pid = r->pid;
     p->watch.pidfd = r->pidfd;
-    p->leader = (r->o->flags & (ASP_SPAWN_SETSID | ASP_SPAWN_NEW_PGROUP)) != 0;
     int e = asp__proc_register(p);
     if (e < 0) {
         if (r->pidfd >= 0)
@@ -586,6 +592,7 @@ static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
     r->pidfd = -1;
     r->epipe[0] = r->epipe[1] = -1;
     r->c.errfd = -1;
+    r->c.cgroup_fd = -1;
     for (int i = 0; i < 3; i++)
         r->parent_end[i] = r->child_src[i] = -1;
     int e = asp__procs_get(loop, &r->ps);
@@ -597,8 +604,11 @@ static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
     r->p->loop = loop;
     r->p->ps = r->ps;
     r->p->watch.pidfd = -1;
+    r->p->status.usage.err = -ENODATA;
+    r->p->status.tree.cpu_err = r->p->status.tree.memory_err = -ENODATA;
     asp__list_init(&r->p->node);
     asp__list_init(&r->p->waits);
+    asp__list_init(&r->p->tree_node);
     return 0;
 }
 
@@ -627,6 +637,8 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
         e = launch(&r);
     if (!e)
         e = attach(&r);
+    if (r.contained)
+        r.p->contain->started(r.p, e == 0);
     res_release(&r, e < 0);
     if (e < 0) {
         if (r.p)

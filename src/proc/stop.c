@@ -34,7 +34,7 @@ int asp__kill_normalise(asp_proc *p, const asp_kill_opts *k, asp__stop *st)
     asp_kill_opts o = k ? *k : dflt;
     if (o.steps[0].signal == 0)
         memcpy(o.steps, dflt.steps, sizeof o.steps);
-    if (o.flags & ~ASP_KILL_GROUP)
+    if (o.flags & ~(ASP_KILL_GROUP | ASP_KILL_TREE))
         return -EINVAL;
     int n = 0;
     while (n < ASP_KILL_STEPS_MAX && o.steps[n].signal != 0) {
@@ -50,20 +50,29 @@ int asp__kill_normalise(asp_proc *p, const asp_kill_opts *k, asp__stop *st)
         n++;
     }
     st->nsteps = n;
-    st->group = (o.flags & ASP_KILL_GROUP) != 0;
-    if (st->group && !p->leader)
+    st->target = (o.flags & ASP_KILL_TREE)    ? ASP__AT_TREE
+                 : (o.flags & ASP_KILL_GROUP) ? ASP__AT_GROUP
+                                              : ASP__AT_CHILD;
+    if (st->target == ASP__AT_GROUP && !p->leader)
+        return -EINVAL;
+    if (st->target == ASP__AT_TREE && p->contain->id == ASP_CONTAIN_NONE)
         return -EINVAL;
     return 0;
 }
 
-/* Ends the escalation and calls back (if there is a callback). */
+/* Ends the escalation and calls back (if there is a callback). A group
+ * or tree found empty here is so for everything else too. */
 static void stop_finish(asp_proc *p, int err)
 {
     asp__stop *s = &p->stop;
     asp_timer_stop(&s->timer);
-    if (s->phase == ASP__STOP_GROUP)
-        asp__proc_reap_held(p);
+    int after_exit = s->phase == ASP__STOP_GROUP;
     s->phase = ASP__STOP_IDLE;
+    if (after_exit) {
+        asp__proc_reap_held(p);
+        if (p->tree == ASP__TREE_LIVE && !p->contain->alive(p))
+            asp__tree_empty(p);
+    }
     if (!s->cb)
         return;
     asp_status st = p->status;
@@ -72,23 +81,41 @@ static void stop_finish(asp_proc *p, int err)
     asp__proc_release(p);
 }
 
+/* Sends sig to the escalation's target. */
+static void stop_send(asp_proc *p, int sig)
+{
+    switch (p->stop.target) {
+    case ASP__AT_TREE: (void)p->contain->signal(p, sig); break;
+    case ASP__AT_GROUP: (void)asp__proc_send(p, sig, 1); break;
+    default: (void)asp__proc_send(p, sig, 0); break;
+    }
+}
+
+/* Whether the target group or tree still has members. */
+static int target_alive(asp_proc *p)
+{
+    if (p->stop.target == ASP__AT_TREE)
+        return p->contain->alive(p);
+    return asp__group_alive(p);
+}
+
 /* Sends step idx and arms its grace. */
 static void stop_step(asp_proc *p, int idx)
 {
     asp__stop *s = &p->stop;
     s->idx = idx;
-    (void)asp__proc_send(p, s->steps[idx].signal, s->group);
+    stop_send(p, s->steps[idx].signal);
     s->step_end_ns = p->loop->now_ns + asp__ms_to_ns(s->steps[idx].grace_ms);
     if (idx + 1 < s->nsteps)
         asp_timer_start(&s->timer, s->steps[idx].grace_ms, 0);
 }
 
-/* After the leader's reap, in group mode: poll the group; advance steps
- * at the end of each grace. */
+/* After the child's exit, against a group or tree: poll it; advance
+ * steps at the end of each grace. */
 static void group_tick(asp_proc *p)
 {
     asp__stop *s = &p->stop;
-    if (!asp__group_alive(p) || s->idx + 1 >= s->nsteps) {
+    if (!target_alive(p) || s->idx + 1 >= s->nsteps) {
         stop_finish(p, 0); /* empty, or SIGKILL went to the group: done */
         return;
     }
@@ -122,7 +149,7 @@ void asp__stop_reaped(asp_proc *p)
     asp__stop *s = &p->stop;
     if (s->phase != ASP__STOP_CHILD)
         return;
-    if (s->group && s->idx >= 0) {
+    if (s->target != ASP__AT_CHILD && s->idx >= 0) {
         s->phase = ASP__STOP_GROUP;
         asp_timer_stop(&s->timer);
         group_tick(p);
@@ -163,7 +190,7 @@ int asp_proc_stop_start(asp_proc *p, const asp_kill_opts *kill,
     }
     /* Exited already: the group, if it has members, gets every step (from
      * the next iteration); else done in the next iteration. */
-    if (p->stop.group && asp__group_alive(p)) {
+    if (p->stop.target != ASP__AT_CHILD && target_alive(p)) {
         p->stop.phase = ASP__STOP_GROUP;
         p->stop.step_end_ns = p->loop->now_ns;
     }

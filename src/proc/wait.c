@@ -12,6 +12,10 @@
  * reports -ETIMEDOUT it asks the kernel once more (a non-blocking waitid),
  * so a child that exited just before the deadline is reaped and reported,
  * whatever order the loop found the timer and the exit event in.
+ *
+ * A tree wait (asp_proc_wait_tree_start) completes when the whole tree is
+ * gone instead (asp__tree_empty in proc.c); before its timeout it asks
+ * the tree once more, as the exit wait asks the kernel.
  */
 #include "internal.h"
 
@@ -29,6 +33,7 @@ typedef struct wait_priv {
     asp_proc *proc;
     asp_wait_cb cb;
     int state;
+    int tree;     /* waits for the whole tree, not the exit */
     unsigned gen; /* completions so far (a callback may restart w) */
 } wait_priv;
 
@@ -52,28 +57,46 @@ static void wait_complete(asp_wait *w, int err)
     asp__proc_release(p);
 }
 
+/* Whether what w waits for has happened. */
+static int wait_over(const asp_wait *w)
+{
+    const asp_proc *p = WP(w)->proc;
+    if (WP(w)->tree)
+        return p->tree == ASP__TREE_EMPTY;
+    return p->phase != ASP__PP_RUNNING;
+}
+
+/* Asks the kernel (and the tree) once more before a timeout. */
+static void recheck(asp_proc *p, int tree)
+{
+    asp__proc_poll(p);
+    if (tree && !p->freed && p->tree == ASP__TREE_LIVE &&
+        p->phase != ASP__PP_RUNNING && !p->contain->alive(p))
+        asp__tree_empty(p);
+}
+
 /* The wait's timer: the timeout, or the deferred completion. The exit
- * wins: the child is checked first, and its reap completes w with 0. */
+ * (or the tree's end) wins: it is checked first, and completes w. */
 static void wait_timer_cb(asp_timer *t, void *data)
 {
     asp_wait *w = data;
     asp_proc *p = WP(w)->proc;
     (void)t;
-    if (p->phase == ASP__PP_RUNNING) {
+    if (!wait_over(w)) {
         unsigned gen = WP(w)->gen;
         asp__proc_hold(p);
-        asp__proc_poll(p);
-        /* The reap completed w (and its callback may have restarted it,
-         * or freed p). */
+        recheck(p, WP(w)->tree);
+        /* That completed w (and its callback may have restarted it, or
+         * freed p). */
         if (asp__proc_release(p) || WP(w)->gen != gen)
             return;
     }
-    wait_complete(w, p->phase != ASP__PP_RUNNING ? 0 : -ETIMEDOUT);
+    wait_complete(w, wait_over(w) ? 0 : -ETIMEDOUT);
 }
 
-/* Public: starts an asynchronous wait. */
-int asp_proc_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
-                        asp_wait_cb cb, void *data)
+/* Starts an exit (tree 0) or tree wait. */
+static int wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
+                      asp_wait_cb cb, void *data, int tree)
 {
     if (!w || !p || !cb || p->freed ||
         (timeout_ms < 0 && timeout_ms != ASP_FOREVER))
@@ -87,14 +110,31 @@ int asp_proc_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
     wp->gen = gen;
     wp->proc = p;
     wp->cb = cb;
+    wp->tree = tree;
     wp->state = W_PENDING;
     asp_timer_init(p->loop, &wp->timer, wait_timer_cb, w);
     asp__list_push(&p->waits, &wp->node);
-    if (p->phase != ASP__PP_RUNNING)
+    if (wait_over(w))
         asp_timer_start(&wp->timer, 0, 0);
     else if (timeout_ms != ASP_FOREVER)
         asp_timer_start(&wp->timer, timeout_ms, 0);
+    if (tree)
+        asp__tree_poll(p);
     return 0;
+}
+
+/* Public: starts an asynchronous wait for the exit. */
+int asp_proc_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
+                        asp_wait_cb cb, void *data)
+{
+    return wait_start(w, p, timeout_ms, cb, data, 0);
+}
+
+/* Public: starts an asynchronous wait for the whole tree. */
+int asp_proc_wait_tree_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
+                             asp_wait_cb cb, void *data)
+{
+    return wait_start(w, p, timeout_ms, cb, data, 1);
 }
 
 /* Public: cancels a pending wait. */
@@ -109,7 +149,7 @@ int asp_wait_cancel(asp_wait *w)
     return 0;
 }
 
-/* The first pending wait of p, or NULL. */
+/* The first pending wait of p, or NULL (for the cancel of them all). */
 static asp_wait *first_wait(asp_proc *p)
 {
     asp__list *n = asp__list_first(&p->waits);
@@ -121,17 +161,49 @@ static asp_wait *first_wait(asp_proc *p)
     return asp__container_of((void *)wp, asp_wait, private_);
 }
 
-/* Completes, with the exit status, every wait pending at the exit. A
- * callback that starts a new wait does not get it completed in this pass
- * (that would loop for ever): the new wait's zero timer does it. */
+/* Completes, with the status, every pending wait of the kind (exit or
+ * tree) whose event happened. A callback that starts a new wait does not
+ * get it completed in this pass (that would loop for ever): the new
+ * wait's zero timer does it. Waits still pending keep their order. */
+static void complete_due(asp_proc *p, int tree)
+{
+    for (asp__list *n = p->waits.next; n != &p->waits; n = n->next) {
+        wait_priv *wp = asp__container_of(n, wait_priv, node);
+        asp_wait *w = asp__container_of((void *)wp, asp_wait, private_);
+        if (wp->tree == tree && wait_over(w))
+            wp->state = W_DUE;
+    }
+    for (;;) {
+        asp__list *n = p->waits.next;
+        while (n != &p->waits &&
+               asp__container_of(n, wait_priv, node)->state != W_DUE)
+            n = n->next;
+        if (p->freed || n == &p->waits)
+            return;
+        wait_priv *wp = asp__container_of(n, wait_priv, node);
+        wait_complete(asp__container_of((void *)wp, asp_wait, private_), 0);
+    }
+}
+
+/* The exit: exit waits complete. */
 void asp__waits_complete(asp_proc *p)
 {
+    complete_due(p, 0);
+}
+
+/* The tree's end: tree waits complete. */
+void asp__waits_tree_complete(asp_proc *p)
+{
+    complete_due(p, 1);
+}
+
+/* Whether a tree wait is pending. */
+int asp__waits_tree_pending(asp_proc *p)
+{
     for (asp__list *n = p->waits.next; n != &p->waits; n = n->next)
-        asp__container_of(n, wait_priv, node)->state = W_DUE;
-    asp_wait *w;
-    while (!p->freed && (w = first_wait(p)) != NULL &&
-           WP(w)->state == W_DUE)
-        wait_complete(w, 0);
+        if (asp__container_of(n, wait_priv, node)->tree)
+            return 1;
+    return 0;
 }
 
 /* Cancels every pending wait (the handle is being freed). */
@@ -147,6 +219,7 @@ void asp__waits_cancel(asp_proc *p)
 typedef struct {
     asp_proc *p;
     int64_t timeout_ms;
+    int tree;
     asp_wait w;
     int done;
     int err;
@@ -167,7 +240,7 @@ static void sync_wait_cb(asp_wait *w, int err, const asp_status *st,
 static int sync_wait_start(void *ctx)
 {
     sync_wait *s = ctx;
-    return asp_proc_wait_start(&s->w, s->p, s->timeout_ms, sync_wait_cb, s);
+    return wait_start(&s->w, s->p, s->timeout_ms, sync_wait_cb, s, s->tree);
 }
 
 static void sync_wait_cancel(void *ctx)
@@ -176,8 +249,9 @@ static void sync_wait_cancel(void *ctx)
     asp_wait_cancel(&s->w);
 }
 
-/* Public: blocking wait. */
-int asp_proc_wait(asp_proc *p, int64_t timeout_ms, asp_status *st)
+/* A blocking wait for the exit or the tree. */
+static int block_wait(asp_proc *p, int64_t timeout_ms, asp_status *st,
+                      int tree)
 {
     if (!p || p->freed)
         return -EINVAL;
@@ -185,6 +259,7 @@ int asp_proc_wait(asp_proc *p, int64_t timeout_ms, asp_status *st)
     memset(&s, 0, sizeof s);
     s.p = p;
     s.timeout_ms = timeout_ms;
+    s.tree = tree;
     int r = asp__block(p->loop, sync_wait_start, sync_wait_cancel, &s,
                        &s.done);
     if (r < 0)
@@ -192,4 +267,16 @@ int asp_proc_wait(asp_proc *p, int64_t timeout_ms, asp_status *st)
     if (st)
         *st = s.st;
     return s.err;
+}
+
+/* Public: blocking wait for the exit. */
+int asp_proc_wait(asp_proc *p, int64_t timeout_ms, asp_status *st)
+{
+    return block_wait(p, timeout_ms, st, 0);
+}
+
+/* Public: blocking wait for the whole tree. */
+int asp_proc_wait_tree(asp_proc *p, int64_t timeout_ms, asp_status *st)
+{
+    return block_wait(p, timeout_ms, st, 1);
 }
