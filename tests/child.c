@@ -12,6 +12,15 @@
  *   ignore-term       SIGTERM ignored from here on
  *   grandchild MS     fork a grandchild that keeps stdout/stderr open for MS
  *                     ms (ignoring SIGTERM if ignore-term ran), then exits
+ *   escape MS         as grandchild, but it calls setsid() first: it leaves
+ *                     the process group (only a cgroup still holds it)
+ *   daemon MS         a double-forked daemon: setsid, fork again, stdio to
+ *                     /dev/null, then MS ms of sleep (ignoring SIGTERM if
+ *                     ignore-term ran); the intermediate process exits
+ *                     Both print the long-lived process's pid and "\n"
+ *                     once it has left the group, before the next action.
+ *   spawn N MS        fork N children that sleep MS ms, stdio /dev/null
+ *   burn MS           spin until the process has used MS ms of CPU
  *   exit N            exit with N
  *   raise SIG         kill itself with signal SIG
  *   fds               print the open fds: "0 1 2\n"
@@ -33,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* write(2) all of buf, retrying short writes; exits on failure. */
@@ -72,6 +82,51 @@ static void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+/* Points fds 0-2 at /dev/null (a daemon lets go of its parent's pipes). */
+static void to_devnull(void)
+{
+    int fd = open("/dev/null", O_RDWR);
+    for (int k = 0; k < 3 && fd >= 0; k++)
+        dup2(fd, k);
+    if (fd > 2)
+        close(fd);
+}
+
+/* escape / daemon: the long-lived process prints its pid once it has
+ * left the group, and the caller goes on only after that. */
+static void escape(int daemon, long ms, int ignore_term)
+{
+    int ready[2];
+    char line[32], b;
+    if (pipe(ready) < 0)
+        _exit(96);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        setsid();
+        if (daemon && fork() != 0)
+            _exit(0);
+        int len = snprintf(line, sizeof line, "%d\n", (int)getpid());
+        put(1, line, (size_t)len);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(96);
+        close(ready[1]);
+        if (daemon)
+            to_devnull();
+        if (ignore_term)
+            signal(SIGTERM, SIG_IGN);
+        sleep_ms(ms);
+        _exit(0);
+    }
+    close(ready[1]);
+    while (read(ready[0], &b, 1) < 0 && errno == EINTR)
+        ;
+    close(ready[0]);
+    if (daemon)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
 }
 
 /* Runs the actions. */
@@ -132,6 +187,27 @@ int main(int argc, char **argv)
                 sleep_ms(ms);
                 _exit(0);
             }
+        } else if (!strcmp(a, "escape") || !strcmp(a, "daemon")) {
+            long ms = atol(arg);
+            i++;
+            escape(a[0] == 'd', ms, ignore_term);
+        } else if (!strcmp(a, "spawn")) {
+            long n = atol(arg), ms = i + 2 < argc ? atol(argv[i + 2]) : 0;
+            i += 2;
+            for (long k = 0; k < n; k++)
+                if (fork() == 0) {
+                    to_devnull();
+                    sleep_ms(ms);
+                    _exit(0);
+                }
+        } else if (!strcmp(a, "burn")) {
+            /* CPU time, not wall time: a loaded machine still gets it. */
+            struct timespec t;
+            long ms = atol(arg);
+            i++;
+            do
+                clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+            while (t.tv_sec * 1000 + t.tv_nsec / 1000000 < ms);
         } else if (!strcmp(a, "exit")) {
             return atoi(arg);
         } else if (!strcmp(a, "raise")) {

@@ -78,19 +78,73 @@ int asp_t_wait_no_children(int ms)
     return n;
 }
 
+/* The v2 cgroup of this process as a path ("" when there is no cgroup2
+ * mount): the mount point from /proc/self/mountinfo plus the "0::" line
+ * of /proc/self/cgroup, where the library makes its leaves by default. */
+const char *asp_t_cgroup_dir(void)
+{
+    static char dir[8192 + 1];
+    char line[4096], mnt[4096] = "", rel[4096] = "";
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char root[2048], point[2048];
+        const char *dash = strstr(line, " - cgroup2 ");
+        if (dash && sscanf(line, "%*s %*s %*s %2047s %2047s", root, point) == 2 &&
+            !strcmp(root, "/")) {
+            snprintf(mnt, sizeof mnt, "%s", point);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    f = fopen("/proc/self/cgroup", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "0::", 3)) {
+            line[strcspn(line, "\n")] = 0;
+            snprintf(rel, sizeof rel, "%s", line + 3);
+        }
+    if (f)
+        fclose(f);
+    if (!mnt[0])
+        return "";
+    snprintf(dir, sizeof dir, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+    return dir;
+}
+
+/* How many leaf cgroups this process left in its own cgroup (the
+ * library names them asproc-<pid>-<n>). */
+int asp_t_cgroups_left(void)
+{
+    const char *dir = asp_t_cgroup_dir();
+    char prefix[64];
+    int n = 0;
+    snprintf(prefix, sizeof prefix, "asproc-%d-", (int)getpid());
+    DIR *d = dir[0] ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, prefix, strlen(prefix)))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
 /* Records the fd count. */
 void asp_t_setup(void)
 {
     fds_at_start = asp_t_fd_count();
 }
 
-/* Asserts that nothing leaked: fds back to the start, no child at all. */
+/* Asserts that nothing leaked: fds back to the start, no child at all,
+ * no cgroup of ours left. */
 void asp_t_teardown(void)
 {
     int z = 0;
     int kids = asp_t_children(&z);
     ck_assert_msg(z == 0, "%d zombie children left", z);
     ck_assert_msg(kids == 0, "%d children left", kids);
+    int cgs = asp_t_cgroups_left();
+    ck_assert_msg(cgs == 0, "%d cgroups left in %s", cgs, asp_t_cgroup_dir());
     int fds = asp_t_fd_count();
     ck_assert_msg(fds == fds_at_start, "fd count %d at start, %d at end",
                   fds_at_start, fds);

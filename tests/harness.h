@@ -3,7 +3,8 @@
  *
  * Every test case gets the checked fixture asp_t_setup/asp_t_teardown: the
  * setup records the open fds, the teardown asserts that the same fds are
- * open again and that this process has no child left (running or zombie).
+ * open again, that this process has no child left (running or zombie) and
+ * no cgroup of its own left behind.
  * Check forks each test, so the counts are per test.
  */
 #ifndef ASP_TEST_HARNESS_H
@@ -27,6 +28,11 @@ int asp_t_fd_count(void);
 
 /* How many children this process has (any state); zombies counted in *z. */
 int asp_t_children(int *zombies);
+
+/* This process's own v2 cgroup directory ("" without cgroup2), and how
+ * many leaf cgroups named after this process are left in it. */
+const char *asp_t_cgroup_dir(void);
+int asp_t_cgroups_left(void);
 
 /* Waits up to ms for every child of this process to be gone; returns the
  * number still there. Used where a child is reaped asynchronously. */
@@ -84,6 +90,7 @@ Suite *suite_stream(void);
 Suite *suite_write(void);
 Suite *suite_forward(void);
 Suite *suite_communicate(void);
+Suite *suite_contain(void);
 Suite *suite_examples(void);
 Suite *suite_regress(void);
 

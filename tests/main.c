@@ -22,6 +22,7 @@ static const asp_t_suite suites[] = {
     {"write", suite_write, 1},
     {"forward", suite_forward, 1},
     {"communicate", suite_communicate, 1},
+    {"contain", suite_contain, 1},
     {"regress", suite_regress, 1},
 #ifdef ASP_TEST_EXAMPLES
     {"examples", suite_examples, 0},

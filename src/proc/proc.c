@@ -267,6 +267,16 @@ void asp__tree_empty(asp_proc *p)
 {
     if (p->tree == ASP__TREE_EMPTY)
         return;
+    if (p->phase == ASP__PP_RUNNING) {
+        /* The child is part of the tree: gone too, though its own exit
+         * event may come later in this iteration. Its exit goes first
+         * (which may find the tree empty itself). */
+        asp__proc_hold(p);
+        asp__proc_poll(p);
+        int over = p->tree == ASP__TREE_EMPTY;
+        if (asp__proc_release(p) || over)
+            return;
+    }
     int cgroup = tree_counts(p);
     p->tree = ASP__TREE_EMPTY;
     asp__list_del(&p->tree_node);
