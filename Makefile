@@ -1,6 +1,6 @@
 # asproc - build, test, install.
 #
-#   make                 build/libasproc.a
+#   make                 build/libasproc.a and build/asprun
 #   make check           every Check suite, under each backend and each
 #                        child-exit source this build has
 #   make deps            install Check and pkg-config when missing
@@ -33,6 +33,7 @@ endif
 AR ?= ar
 PKG_CONFIG ?= pkg-config
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 DESTDIR ?=
@@ -76,10 +77,18 @@ LIB_OBJ = $(patsubst src/%.c,$(OBJDIR)/%.o,$(LIB_SRC))
 LOOP_OBJ = $(patsubst src/%.c,$(OBJDIR)/%.o,$(wildcard src/loop/*.c))
 LIB_HDR = include/asproc.h $(wildcard src/*/*.h)
 
-.PHONY: all lib shared clean deps check check-build demo install uninstall FORCE
+.PHONY: all lib shared clean deps check check-build demo install uninstall FORCE \
+        asprun
 
-all: lib
+all: lib asprun
 lib: $(LIB)
+
+# The command-line tool (tools/asprun.c), on the static library.
+ASPRUN = $(BUILD)/asprun
+asprun: $(ASPRUN)
+$(ASPRUN): tools/asprun.c include/asproc.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -Iinclude $< $(LIB) -lpthread -o $@
 
 # The archive is rebuilt whenever the configuration changes (config stamp).
 $(LIB): $(LIB_OBJ) $(OBJDIR)/.stamp
@@ -185,9 +194,10 @@ $(BUILD)/cmake/%.cmake: cmake/%.cmake.in include/asproc.h $(OBJDIR)/.stamp FORCE
 	     -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g' $< > $@.tmp
 	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
 
-install: $(LIB) $(SHLIB) $(PC_FILE) $(CMAKE_FILES)
+install: $(LIB) $(SHLIB) $(PC_FILE) $(CMAKE_FILES) $(ASPRUN)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
-	  $(DESTDIR)$(CMAKE_PKG_DIR)
+	  $(DESTDIR)$(CMAKE_PKG_DIR) $(DESTDIR)$(BINDIR)
+	install -m 755 $(ASPRUN) $(DESTDIR)$(BINDIR)/asprun
 	install -m 644 include/asproc.h $(DESTDIR)$(INCLUDEDIR)/asproc.h
 	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libasproc.a
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libasproc.so.$(VERSION)
@@ -198,7 +208,7 @@ install: $(LIB) $(SHLIB) $(PC_FILE) $(CMAKE_FILES)
 
 # The folder cmake/asproc is asproc's own: removed when empty.
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/asproc.h \
+	rm -f $(DESTDIR)$(BINDIR)/asprun $(DESTDIR)$(INCLUDEDIR)/asproc.h \
 	      $(DESTDIR)$(LIBDIR)/libasproc.a \
 	      $(DESTDIR)$(LIBDIR)/libasproc.so.$(VERSION) \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) \
@@ -233,6 +243,8 @@ $(KQEMU_OBJ): tests/kqueue_emu/kqueue_emu.c tests/kqueue_emu/sys/event.h
 $(TEST_BIN) $(LOOP_TEST_BIN) $(TEST_EXAMPLES): $(KQEMU_OBJ)
 $(TEST_BIN) $(LOOP_TEST_BIN): CHECK_LIBS += $(KQEMU_LINK)
 $(TEST_DIR)/examples/%: LIB += $(KQEMU_LINK)
+$(ASPRUN): $(KQEMU_OBJ)
+$(ASPRUN): LIB += $(KQEMU_LINK)
 # The emulation's own test: its kqueue(2) semantics, checked first.
 KQEMU_SELFTEST = $(TEST_DIR)/kqueue_emu_selftest
 $(KQEMU_SELFTEST): tests/kqueue_emu/emu_selftest.c $(KQEMU_OBJ)

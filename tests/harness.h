@@ -91,6 +91,7 @@ Suite *suite_write(void);
 Suite *suite_forward(void);
 Suite *suite_communicate(void);
 Suite *suite_contain(void);
+Suite *suite_asprun(void);
 Suite *suite_examples(void);
 Suite *suite_regress(void);
 

@@ -70,7 +70,7 @@ check-loop-alone: $(LOOP_TEST_BIN)
 	  ASP_BACKEND=$$be $(TEST_RUN) $(LOOP_TEST_BIN) || fail=1; \
 	done; exit $$fail
 
-check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES) $(LOOP_TEST_BIN)
+check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES) $(LOOP_TEST_BIN) $(ASPRUN)
 
 check: check-build check-loop-alone
 	@fail=0; total=0; \
