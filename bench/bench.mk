@@ -49,7 +49,8 @@ BENCH_RAW_OBJ = $(BENCH_BUILD)/peer_raw.o $(BENCH_BUILD)/raw_stream.o \
 BENCH_ASP_OBJ = $(BENCH_BUILD)/peer_asproc.o $(BENCH_BUILD)/child.o \
                 $(BENCH_BUILD)/asp_stream_bench.o \
                 $(BENCH_BUILD)/asp_sys_bench.o \
-                $(BENCH_BUILD)/asp_conc_bench.o
+                $(BENCH_BUILD)/asp_conc_bench.o \
+                $(BENCH_BUILD)/asp_tree_bench.o
 
 BENCH_BINS = $(BENCH_BUILD)/writer $(BENCH_BUILD)/peer_raw \
              $(if $(BENCH_HAVE_UV),$(BENCH_BUILD)/peer_uv) \

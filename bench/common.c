@@ -20,7 +20,7 @@ static _Noreturn void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s MODE [--variant NAME] [--transport pipe|pipe1m|copy|splice|"
-            "socketpair|epoll]\n"
+            "socketpair|epoll|cgroup|pgroup|none]\n"
             "       [--cpu K] [--child-cpu K] [--size N[K|M|G]] "
             "[--chunk N[K|M]]\n"
             "       [--count N] [--heap-mib N] [--verify]\n",

@@ -157,6 +157,10 @@ def run_suite(suite, peers, writer, cfg, log, failures):
                 failures.append(f"{suite.name} {name}: {err}")
                 log.say(f"# {tag}: FAIL {err}")
                 continue
+            skipped = [l for l in out if l.startswith("SKIP")]
+            if skipped:
+                log.say(f"# {tag}: {skipped[0]}")
+                continue
             figures, samples = parse(out, suite, name)
             got = {}
             if suite.samples:
@@ -205,8 +209,8 @@ def report(suite, per_round, pooled, results):
         if invert:
             bench += "-slowdown"
         a_vals = per_round.get(a)
-        if b == "1ms":
-            b_vals = [1000.0] * suite.rounds
+        if b.endswith("ms") and b[:-2].isdigit():
+            b_vals = [1000.0 * int(b[:-2])] * suite.rounds
         elif b == "captured":
             b_vals = [1.0] * suite.rounds
         else:

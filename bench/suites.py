@@ -20,6 +20,7 @@ FULL = {
     "spawns": 2000, "heap_mib": 2048,
     "children": 1000, "child_size": MIB,
     "timer_samples": 1000, "escalations": 1000,
+    "trees": 60, "contain_spawns": 1000,
     "chunk": 64 * 1024, "verify": False, "timeout": 600,
 }
 
@@ -35,6 +36,7 @@ QUICK = {
     "spawns": 50, "heap_mib": 64,
     "children": 1000, "child_size": 100_000,
     "timer_samples": 20, "escalations": 10,
+    "trees": 3, "contain_spawns": 30,
     "chunk": 12345, "verify": True, "timeout": 120,
 }
 
@@ -177,4 +179,22 @@ def suites(cfg):
             ("asproc", "asproc", "escalation",
              {"count": max(1, cfg["escalations"] // blocks)}),
         ], [("asproc-p99", "1ms", "<= 1", False)], samples=True))
+    trees = max(1, cfg["trees"] // blocks)
+    out.append(Suite(
+        "tree-stop", "tree", "us", blocks, [
+            ("cgroup", "asproc", "tree", {"transport": "cgroup",
+                                          "count": trees}),
+            ("pgroup", "asproc", "tree", {"transport": "pgroup",
+                                          "count": trees}),
+        ], [("cgroup-p99", "50ms", "<= 1", False),
+            ("pgroup-p99", "50ms", None, False),
+            ("cgroup-p50", "pgroup-p50", None, False)], samples=True))
+    cs = cfg["contain_spawns"]
+    out.append(Suite(
+        "spawn-contain", "spawn-contain", "spawns/s", cfg["spawn_pairs"], [
+            ("none", "asproc", "spawn-contain", {"transport": "none",
+                                                 "count": cs}),
+            ("cgroup", "asproc", "spawn-contain", {"transport": "cgroup",
+                                                   "count": cs}),
+        ], [("cgroup", "none", None, False)]))
     return out
