@@ -253,7 +253,7 @@ check-kqueue:
 # The macOS flavour (a zombie cannot be watched: ESRCH) reruns the suites
 # that race a child's exit against the start of its watch, with every
 # watch delayed so that children that exit at once lose that race.
-KQEMU_MACOS_SUITES = spawn wait kill
+KQEMU_MACOS_SUITES = spawn wait kill loop
 
 check-kqueue-run: check-build $(KQEMU_SELFTEST)
 	@$(KQEMU_SELFTEST)
