@@ -280,7 +280,8 @@ ASP_API const char *asp_loop_child_source_name(const asp_loop *loop);
  *     itself: the revents need not be handed over.
  *   GLib: a GSource whose prepare sets *timeout = asp_loop_timeout(loop)
  *     and brings the source's GPollFDs in line with asp_loop_pollfds()
- *     (g_source_add_poll / g_source_remove_poll); check returns TRUE when
+ *     (g_source_add_poll / g_source_remove_poll of what changed only:
+ *     every change wakes GLib's poll at once); check returns TRUE when
  *     one of them has revents or asp_loop_timeout(loop) is 0; dispatch
  *     runs NOWAIT.
  *   libuv: asp_loop_on_fd keeps one uv_poll_t per fd (events 0:
@@ -311,6 +312,9 @@ ASP_API const char *asp_loop_child_source_name(const asp_loop *loop);
  *     embed asproc in a loop made with ev_loop_new and create no default
  *     loop anywhere in the process (or build libev with EV_CHILD_ENABLE
  *     0).
+ *   - Fd flags: a host may make the fds it polls non-blocking (libuv's
+ *     uv_poll_init does): asproc's are non-blocking already, and its
+ *     blocking reaps do not rely on a pidfd's mode.
  *   - Threads: the glue runs on the thread that runs the host loop, which
  *     must be the asp_loop's thread. */
 
