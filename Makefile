@@ -5,6 +5,9 @@
 #                        child-exit source this build has
 #   make deps            install Check and pkg-config when missing
 #   make demo            build and run the six seed examples
+#   make embed-examples  asproc inside GLib, libuv and libevent (each
+#                        skipped when pkg-config lacks it; embed-deps
+#                        installs them; examples/examples.mk)
 #   make shared          build/libasproc.so.X.Y.Z (soname libasproc.so.SOVERSION)
 #   make install         header, static and shared library, asproc.pc,
 #                        asprocConfig.cmake for CMake's find_package;
@@ -265,7 +268,7 @@ check-kqueue:
 # The macOS flavour (a zombie cannot be watched: ESRCH) reruns the suites
 # that race a child's exit against the start of its watch, with every
 # watch delayed so that children that exit at once lose that race.
-KQEMU_MACOS_SUITES = spawn wait kill
+KQEMU_MACOS_SUITES = spawn wait kill loop
 
 check-kqueue-run: check-build $(KQEMU_SELFTEST)
 	@$(KQEMU_SELFTEST)

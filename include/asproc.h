@@ -43,6 +43,7 @@
 #ifndef ASPROC_H
 #define ASPROC_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -121,7 +122,8 @@ typedef struct asp_loop asp_loop;
 /* Backends. DEFAULT is the one picked at build time (epoll on Linux,
  * kqueue on BSD/macOS, poll elsewhere); the environment variable
  * ASP_BACKEND=epoll|kqueue|poll overrides DEFAULT, never an explicit
- * choice. */
+ * choice (a host loop embedding asproc: see "Embedding in a host
+ * loop"). */
 enum asp_backend {
     ASP_BACKEND_DEFAULT = 0,
     ASP_BACKEND_EPOLL = 1,
@@ -223,17 +225,6 @@ typedef void (*asp_wakeup_cb)(asp_loop *loop, void *data);
 ASP_API int asp_loop_on_wakeup(asp_loop *loop, asp_wakeup_cb cb,
                                void *data);
 
-/* Embedding: the fd a host loop should poll for readability, then call
- * asp_loop_run(loop, ASP_RUN_NOWAIT).
- * Errors: -EINVAL loop is NULL; -ENOTSUP for the poll backend, which has
- *         no single fd (drive it with asp_loop_timeout + NOWAIT runs). */
-ASP_API int asp_loop_fd(const asp_loop *loop);
-
-/* Embedding: milliseconds until the next timer is due, rounded up (so a
- * host never wakes early and spins); 0 if something is due now; -1 if no
- * timer is active. Errors: -EINVAL loop is NULL (as -EINVAL, < -1). */
-ASP_API int asp_loop_timeout(const asp_loop *loop);
-
 /* The loop's cached monotonic time in milliseconds, read once per
  * iteration. Returns 0 for a NULL loop. */
 ASP_API uint64_t asp_loop_now(const asp_loop *loop);
@@ -253,6 +244,151 @@ ASP_API const char *asp_loop_backend_name(const asp_loop *loop);
  * its name. Errors: -EINVAL loop is NULL (the name is then "none"). */
 ASP_API int asp_loop_child_source(const asp_loop *loop);
 ASP_API const char *asp_loop_child_source_name(const asp_loop *loop);
+
+/* ------------------------------------------------------------------ */
+/* Embedding in a host loop                                            */
+/* ------------------------------------------------------------------ */
+
+/* A program that has its own event loop (GLib, libuv, libevent, a poll()
+ * of its own) drives asproc from it instead of calling asp_loop_run
+ * (DEFAULT): it polls the fds asproc names, keeps one timer for asproc's
+ * next deadline, and calls asp_loop_run(loop, ASP_RUN_NOWAIT) whenever
+ * one of those fds is ready or the timer fires. Everything else (spawn,
+ * communicate, escalations, your asproc callbacks) works as usual; the
+ * blocking calls still work too, and block the host meanwhile.
+ *
+ * The host learns the fds and the deadline by one of two routes; both
+ * work with every backend (epoll and kqueue: one fd; poll: each fd it
+ * watches):
+ *
+ *   query: before each of its polls, the host reads asp_loop_pollfds()
+ *     and asp_loop_timeout(). For hosts with a hook that runs before
+ *     each poll and that poll by fd number each time (GLib's GSource
+ *     prepare, a plain poll() loop).
+ *   push: asp_loop_on_fd() and asp_loop_on_timeout() tell the host of
+ *     each change. For hosts without such a hook (libevent 2.1), and for
+ *     those that keep fds registered in the kernel (libuv's uv_poll_t,
+ *     libevent on epoll): the fd callback comes before asproc closes an
+ *     fd, so no registration outlives its fd.
+ *
+ * Recipes (complete programs in examples/embed_*.c, built and run by
+ * `make embed-examples`):
+ *
+ *   poll(): n = asp_loop_pollfds(loop, fds, cap) (then your own fds);
+ *     poll(fds, n, asp_loop_timeout(loop));
+ *     asp_loop_run(loop, ASP_RUN_NOWAIT). The NOWAIT run polls again by
+ *     itself: the revents need not be handed over.
+ *   GLib: a GSource whose prepare sets *timeout = asp_loop_timeout(loop)
+ *     and brings the source's GPollFDs in line with asp_loop_pollfds()
+ *     (g_source_add_poll / g_source_remove_poll of what changed only:
+ *     every change wakes GLib's poll at once); check returns TRUE when
+ *     one of them has revents or asp_loop_timeout(loop) is 0; dispatch
+ *     runs NOWAIT.
+ *   libuv: asp_loop_on_fd keeps one uv_poll_t per fd (events 0:
+ *     uv_poll_stop, then uv_close); a uv_prepare_t re-arms one uv_timer_t
+ *     from asp_loop_timeout(loop) before every libuv poll; the poll and
+ *     timer callbacks run NOWAIT.
+ *   libevent: asp_loop_on_fd keeps one persistent event per fd
+ *     (event_new + event_add; events 0: event_free); asp_loop_on_timeout
+ *     arms one timer event (evtimer_add; -1: evtimer_del); every event
+ *     callback runs NOWAIT.
+ *
+ * Things a host should know:
+ *   - Liveness: asproc's fds (at least its wakeup fd) are always there, so
+ *     the host's handles for them would keep a host loop running for
+ *     ever. Stop the host loop when your own work is done
+ *     (asp_loop_alive() says whether asproc still has referenced work),
+ *     or free the asp_loop (the fd callback then removes every fd).
+ *   - The environment: ASP_BACKEND=poll switches a DEFAULT loop to the
+ *     poll backend (the test runner relies on it). Glue built on
+ *     asp_loop_pollfds or asp_loop_on_fd works with every backend and
+ *     need not care; glue that polls asp_loop_fd() alone must create its
+ *     loop with an explicit backend, or fall back when it gets -ENOTSUP.
+ *   - Children: GLib, libuv and libevent reap only the children they
+ *     started. libev's default loop (ev_default_loop, EV_DEFAULT) reaps
+ *     EVERY child of the process with waitpid(-1) from its SIGCHLD
+ *     handler, whatever loop asproc is embedded in: asproc's children
+ *     then come back as ASP_EXIT_UNKNOWN (the status is lost). With libev,
+ *     embed asproc in a loop made with ev_loop_new and create no default
+ *     loop anywhere in the process (or build libev with EV_CHILD_ENABLE
+ *     0).
+ *   - Fd flags: a host may make the fds it polls non-blocking (libuv's
+ *     uv_poll_init does): asproc's are non-blocking already, and its
+ *     blocking reaps do not rely on a pidfd's mode.
+ *   - Threads: the glue runs on the thread that runs the host loop, which
+ *     must be the asp_loop's thread. */
+
+/* Stores up to nfds entries {fd, events, revents 0} in fds, one per fd
+ * the host must poll for this loop (events POLLIN and/or POLLOUT), and
+ * returns how many there are: more than nfds means the list was cut
+ * (ask again with room for all). epoll and kqueue: one entry, the
+ * backend's fd with POLLIN; poll: every fd it watches. The list changes
+ * with any asproc call or run on this loop: ask before each host poll.
+ * Errors: -EINVAL loop is NULL, nfds negative, or fds NULL with nfds > 0. */
+ASP_API int asp_loop_pollfds(const asp_loop *loop, struct pollfd *fds,
+                             int nfds);
+
+/* The backend's single fd (epoll, kqueue), readable whenever the loop has
+ * events.
+ * Errors: -EINVAL loop is NULL; -ENOTSUP for the poll backend, which has
+ *         no single fd: use asp_loop_pollfds or asp_loop_on_fd, which
+ *         work with every backend. */
+ASP_API int asp_loop_fd(const asp_loop *loop);
+
+/* Milliseconds until asproc must run again: the next timer, rounded up
+ * (so a host never wakes early and spins); 0 if something is due now
+ * (also when the kqueue backend holds the exit of a child that died
+ * before its watch started, which no fd shows); -1 if nothing is.
+ * Errors: -EINVAL loop is NULL (as -EINVAL, < -1). */
+ASP_API int asp_loop_timeout(const asp_loop *loop);
+
+/* timeout_ms: what asp_loop_timeout(loop) returns at the call. */
+typedef void (*asp_timeout_cb)(asp_loop *loop, int timeout_ms, void *data);
+
+/* Push route, timer: cb tells the host to (re)arm its one timer for
+ * asproc to fire in timeout_ms (-1: disarm it; 0: as soon as possible);
+ * when that timer fires, the host calls asp_loop_run(loop, ASP_RUN_NOWAIT).
+ * cb is called:
+ *   - by asp_loop_on_timeout itself, with the current value;
+ *   - outside runs of this loop: inside any call that moves the earliest
+ *     deadline (asp_timer_start and _stop, and so asp_spawn,
+ *     asp_proc_wait_start, asp_proc_stop_start, asp_communicate_start,
+ *     asp_proc_free ...), before that call returns;
+ *   - never while a run of this loop (asp_loop_run, asp_loop_run_until,
+ *     any blocking call) executes callbacks: changes made there are told
+ *     once, as the run returns. A run also tells the current value as it
+ *     returns whenever a timer is active, moved or not: the host timer
+ *     that started the run may have fired before asproc's deadline by the
+ *     host's own clock (libuv's cached loop time, libevent's coarse
+ *     clock) and is spent.
+ * In cb, only arm or disarm the host timer (asp_loop_timeout and
+ * asp_loop_now may be read): a run started from it returns -EBUSY. cb
+ * NULL stops the calls; asp_loop_free makes none.
+ * Errors: -EINVAL loop is NULL. */
+ASP_API int asp_loop_on_timeout(asp_loop *loop, asp_timeout_cb cb,
+                                void *data);
+
+/* events: POLLIN and/or POLLOUT to poll fd for from now on (replacing what
+ * was asked for fd before); 0: stop polling fd. */
+typedef void (*asp_fd_cb)(asp_loop *loop, int fd, int events, void *data);
+
+/* Push route, fds (as libcurl's socket callback): cb tells the host each
+ * change of the fds it must poll; when one is ready, the host calls
+ * asp_loop_run(loop, ASP_RUN_NOWAIT). cb is called:
+ *   - by asp_loop_on_fd itself, once for every fd polled now;
+ *   - epoll and kqueue: never again until asp_loop_free, which tells
+ *     that the backend's fd goes (events 0);
+ *   - poll: whenever a watcher is started, changed or stopped, inside the
+ *     call that does it, also from callbacks during a run: this call
+ *     cannot wait for the run's end, because asproc may close the fd right
+ *     after it stops polling it; asp_loop_free tells events 0 for every
+ *     fd still polled.
+ * Events 0 always comes before asproc closes the fd. In cb, only
+ * register or unregister the host's fd handles: no other call on this
+ * loop. cb NULL stops the calls.
+ * Errors: -EINVAL loop is NULL; -ENOMEM (listing the fds for the first
+ *         calls; cb is not set). */
+ASP_API int asp_loop_on_fd(asp_loop *loop, asp_fd_cb cb, void *data);
 
 /* ------------------------------------------------------------------ */
 /* Timers                                                              */

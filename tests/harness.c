@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,5 +231,77 @@ double asp_t_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+
+/* ------------------------------------------------------ host loops */
+
+/* The events listed for fd, or -1 when fd is not in the list. */
+int asp_t_events_of(const struct pollfd *list, int n, int fd)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i].fd == fd)
+            return list[i].events;
+    return -1;
+}
+
+/* A loop on backend be, or NULL when this build or kernel has no such
+ * backend. The run's child-exit source may not go with another backend
+ * (the kqueue source needs the kqueue backend): the self-pipe stands in. */
+asp_loop *asp_t_loop_on(enum asp_backend be)
+{
+    asp_loop *loop = NULL;
+    asp_loop_opts o = {.backend = be};
+    int r = asp_loop_new(&loop, &o);
+    if (r == -ENOTSUP) {
+        o.child_source = ASP_SOURCE_SELFPIPE;
+        r = asp_loop_new(&loop, &o);
+    }
+    if (r == -ENOTSUP && be != ASP_BACKEND_POLL)
+        return NULL;
+    ck_assert_msg(r == 0, "asp_loop_new(backend %d): %s", (int)be,
+                  asp_strerror(r));
+    return loop;
+}
+
+
+/* Applies one change told by the fd callback; a stop must come for an
+ * fd the host was told to poll, and while it is still open. */
+void asp_t_fd_table_apply(asp_t_fd_table *h, int fd, int ev)
+{
+    int i = 0;
+    while (i < h->n && h->fds[i].fd != fd)
+        i++;
+    if (ev == 0) {
+        ck_assert_msg(i < h->n, "stop for fd %d, never polled", fd);
+        ck_assert_msg(fcntl(fd, F_GETFD) >= 0, "fd %d closed before its stop", fd);
+        h->fds[i] = h->fds[--h->n];
+        return;
+    }
+    ck_assert_int_eq(ev & ~(POLLIN | POLLOUT), 0);
+    if (i == h->n) {
+        ck_assert_int_lt(h->n, 64);
+        h->n++;
+    }
+    h->fds[i] = (struct pollfd){.fd = fd, .events = (short)ev};
+}
+
+/* The fd callback of fd_table. */
+void asp_t_fd_table_cb(asp_loop *loop, int fd, int ev, void *data)
+{
+    (void)loop;
+    asp_t_fd_table *h = data;
+    h->calls++;
+    asp_t_fd_table_apply(h, fd, ev);
+}
+
+/* Asserts that the host's table is what asp_loop_pollfds exports. */
+void asp_t_fd_table_matches(const asp_t_fd_table *h, const asp_loop *loop)
+{
+    struct pollfd fds[64];
+    int n = asp_loop_pollfds(loop, fds, 64);
+    ck_assert_int_eq(n, h->n);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(asp_t_events_of(h->fds, h->n, fds[i].fd), fds[i].events);
 }
 

@@ -11,6 +11,7 @@
 #define ASP_TEST_HARNESS_H
 
 #include <check.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -40,6 +41,27 @@ int asp_t_wait_no_children(int ms);
 
 /* The path of the helper child program (tests/child.c). */
 const char *asp_t_child_path(void);
+
+/* A loop on backend be, or NULL when this build or kernel has no such
+ * backend (the self-pipe source stands in where the run's source does
+ * not go with be). */
+asp_loop *asp_t_loop_on(enum asp_backend be);
+
+/* The events listed for fd in list (n entries), -1 when it is absent. */
+int asp_t_events_of(const struct pollfd *list, int n, int fd);
+
+/* A host's fd table as the fd callback keeps it. */
+typedef struct {
+    struct pollfd fds[64];
+    int n, calls;
+} asp_t_fd_table;
+
+/* The fd callback of a host keeping an asp_t_fd_table (data), the change
+ * it applies (asserting a stop comes for a polled fd, before its close),
+ * and a check that the table is what asp_loop_pollfds exports. */
+void asp_t_fd_table_cb(asp_loop *loop, int fd, int ev, void *data);
+void asp_t_fd_table_apply(asp_t_fd_table *h, int fd, int ev);
+void asp_t_fd_table_matches(const asp_t_fd_table *h, const asp_loop *loop);
 
 /* A loop with default options; fails the test on error. */
 asp_loop *asp_t_loop(void);
@@ -92,6 +114,7 @@ Suite *suite_forward(void);
 Suite *suite_communicate(void);
 Suite *suite_contain(void);
 Suite *suite_asprun(void);
+Suite *suite_embed(void);
 Suite *suite_examples(void);
 Suite *suite_regress(void);
 

@@ -24,6 +24,7 @@ static const asp_t_suite suites[] = {
     {"communicate", suite_communicate, 1},
     {"contain", suite_contain, 1},
     {"asprun", suite_asprun, 1},
+    {"embed", suite_embed, 1},
     {"regress", suite_regress, 1},
 #ifdef ASP_TEST_EXAMPLES
     {"examples", suite_examples, 0},

@@ -173,8 +173,18 @@ START_TEST(contain_pgroup_escapee_survives_group_stop)
     ck_assert_msg(!gone(esc), "escapee %d gone before the stop", (int)esc);
     asp_kill_opts k = {{{SIGKILL, 0}}, ASP_KILL_GROUP};
     ck_assert_int_eq(asp_proc_stop(p, &k, NULL), 0);
-    ck_assert_msg(!gone(esc), "escapee %d (child %d) gone after the stop",
-                  (int)esc, (int)asp_proc_pid(p));
+    if (gone(esc)) {
+        char path[64], buf[512] = "(no such process)";
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)esc);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            buf[n] = 0;
+            fclose(f);
+        }
+        ck_abort_msg("escapee %d (child %d) gone after the stop: %s",
+                     (int)esc, (int)asp_proc_pid(p), buf);
+    }
     kill(esc, SIGKILL);
     ck_assert(gone_within(esc, 2000));
     asp_t_free(p);

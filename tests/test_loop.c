@@ -1,6 +1,8 @@
 /*
  * test_loop.c - run modes, liveness, stop, nesting, cross-thread wakeup,
- * embedding in a host poll(), bad input.
+ * bad input, and embedding in a host loop: the fd export under every
+ * backend, the timeout and fd callbacks (children run by a host loop are
+ * in test_embed.c: this suite links with the reactor alone).
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -9,8 +11,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 START_TEST(loop_empty_returns_at_once)
@@ -245,6 +249,314 @@ START_TEST(loop_embedding_in_host_poll)
 }
 END_TEST
 
+/* ------------------------------------------------------- embedding */
+
+
+/* An fd watcher that does nothing. */
+static void noop_io(asp_io *w, int ev, void *data)
+{
+    (void)w;
+    (void)ev;
+    (void)data;
+}
+
+static const enum asp_backend all_backends[] = {
+    ASP_BACKEND_EPOLL, ASP_BACKEND_KQUEUE, ASP_BACKEND_POLL};
+
+START_TEST(loop_pollfds_every_backend)
+{
+    int tried = 0;
+    for (size_t b = 0; b < 3; b++) {
+        asp_loop *loop = asp_t_loop_on(all_backends[b]);
+        if (!loop)
+            continue;
+        tried++;
+        int p[2];
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+        asp_io r, w;
+        asp_io_init(loop, &r, p[0], noop_io, NULL);
+        asp_io_init(loop, &w, p[1], noop_io, NULL);
+        ck_assert_int_eq(asp_io_start(&r, ASP_READ), 0);
+        ck_assert_int_eq(asp_io_start(&w, ASP_WRITE), 0);
+        struct pollfd fds[64];
+        memset(fds, 0xff, sizeof fds);
+        int n = asp_loop_pollfds(loop, fds, 64);
+        int bfd = asp_loop_fd(loop);
+        if (bfd >= 0) {
+            /* One fd stands for everything: the backend's own. */
+            ck_assert_int_eq(n, 1);
+            ck_assert_int_eq(fds[0].fd, bfd);
+            ck_assert_int_eq(fds[0].events, POLLIN);
+            ck_assert_int_eq(fds[0].revents, 0);
+        } else {
+            ck_assert_int_eq(bfd, -ENOTSUP);
+            ck_assert_int_eq(asp_loop_backend(loop), ASP_BACKEND_POLL);
+            /* The two watchers and the loop's wakeup fd, as asked. */
+            ck_assert_int_eq(n, 3);
+            ck_assert_int_eq(asp_t_events_of(fds, n, p[0]), POLLIN);
+            ck_assert_int_eq(asp_t_events_of(fds, n, p[1]), POLLOUT);
+            for (int i = 0; i < n; i++)
+                ck_assert_int_eq(fds[i].revents, 0);
+            /* A changed interest is exported changed, a stopped one not
+             * at all. */
+            ck_assert_int_eq(asp_io_start(&r, ASP_READ | ASP_WRITE), 0);
+            n = asp_loop_pollfds(loop, fds, 64);
+            ck_assert_int_eq(asp_t_events_of(fds, n, p[0]), POLLIN | POLLOUT);
+            asp_io_stop(&w);
+            n = asp_loop_pollfds(loop, fds, 64);
+            ck_assert_int_eq(n, 2);
+            ck_assert_int_eq(asp_t_events_of(fds, n, p[1]), -1);
+            /* A list too short is cut and says how long it is. */
+            struct pollfd one[2];
+            memset(one, 0, sizeof one);
+            one[1].fd = -77;
+            ck_assert_int_eq(asp_loop_pollfds(loop, one, 1), 2);
+            ck_assert_int_eq(one[1].fd, -77);
+            ck_assert_int_eq(asp_loop_pollfds(loop, NULL, 0), 2);
+        }
+        /* What is exported is what a host must poll: a byte to read
+         * makes it ready. */
+        ck_assert_int_eq(write(p[1], "x", 1), 1);
+        n = asp_loop_pollfds(loop, fds, 64);
+        ck_assert_int_ge(poll(fds, (nfds_t)n, 5000), 1);
+        asp_io_stop(&r);
+        asp_io_stop(&w);
+        close(p[0]);
+        close(p[1]);
+        asp_t_loop_free(loop);
+    }
+    ck_assert_int_ge(tried, 1);
+}
+END_TEST
+
+/* A timeout callback that does nothing. */
+static void noop_tell(asp_loop *loop, int ms, void *data)
+{
+    (void)loop;
+    (void)ms;
+    (void)data;
+}
+
+/* An fd callback that does nothing. */
+static void noop_fd(asp_loop *loop, int fd, int ev, void *data)
+{
+    (void)loop;
+    (void)fd;
+    (void)ev;
+    (void)data;
+}
+
+START_TEST(loop_pollfds_bad_input)
+{
+    struct pollfd fds[4];
+    ck_assert_int_eq(asp_loop_pollfds(NULL, fds, 4), -EINVAL);
+    ck_assert_int_eq(asp_loop_on_timeout(NULL, noop_tell, NULL), -EINVAL);
+    ck_assert_int_eq(asp_loop_on_fd(NULL, noop_fd, NULL), -EINVAL);
+    asp_loop *loop = asp_t_loop();
+    ck_assert_int_eq(asp_loop_pollfds(loop, fds, -1), -EINVAL);
+    ck_assert_int_eq(asp_loop_pollfds(loop, NULL, 1), -EINVAL);
+    ck_assert_int_ge(asp_loop_pollfds(loop, NULL, 0), 1);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+/* What the timeout callback was told. in_cb is set by the test's own
+ * asproc callbacks: the timeout callback must never come inside one. */
+typedef struct {
+    asp_loop *loop;
+    int calls, last, in_cb;
+    int try_run, run_result, free_result;
+} tell_rec;
+
+/* Records a call of the timeout callback. */
+static void on_tell(asp_loop *loop, int ms, void *data)
+{
+    tell_rec *r = data;
+    ck_assert_msg(!r->in_cb, "timeout callback inside a run's callback");
+    ck_assert_ptr_eq(loop, r->loop);
+    ck_assert_int_eq(ms, asp_loop_timeout(loop));
+    r->calls++;
+    r->last = ms;
+    if (r->try_run) {
+        r->run_result = asp_loop_run(loop, ASP_RUN_NOWAIT);
+        r->free_result = asp_loop_free(loop);
+    }
+}
+
+/* A timer callback that marks the time it runs. */
+static void tell_timer_cb(asp_timer *t, void *data)
+{
+    (void)t;
+    tell_rec *r = data;
+    r->in_cb = 1;
+    r->in_cb = 0;
+}
+
+START_TEST(loop_timeout_cb_follows_earliest_deadline)
+{
+    asp_loop *loop = asp_t_loop();
+    tell_rec rec = {.loop = loop};
+    asp_timer a, b, c;
+    asp_timer_init(loop, &a, tell_timer_cb, &rec);
+    asp_timer_init(loop, &b, tell_timer_cb, &rec);
+    asp_timer_init(loop, &c, tell_timer_cb, &rec);
+    /* Told at once: nothing to wait for. */
+    ck_assert_int_eq(asp_loop_on_timeout(loop, on_tell, &rec), 0);
+    ck_assert_int_eq(rec.calls, 1);
+    ck_assert_int_eq(rec.last, -1);
+    /* The first timer is the earliest (an hour: never reached here). */
+    asp_timer_start(&a, 3600000, 0);
+    ck_assert_int_eq(rec.calls, 2);
+    ck_assert_int_gt(rec.last, 1000);
+    /* A later one moves nothing. */
+    asp_timer_start(&b, 7200000, 0);
+    ck_assert_int_eq(rec.calls, 2);
+    /* An earlier one does. */
+    asp_timer_start(&c, 1000, 0);
+    ck_assert_int_eq(rec.calls, 3);
+    ck_assert_int_ge(rec.last, 0);
+    ck_assert_int_le(rec.last, 1000);
+    /* Restarting the earliest is told once (not its stop inside). */
+    asp_timer_start(&c, 1000, 0);
+    ck_assert_int_eq(rec.calls, 4);
+    ck_assert_int_le(rec.last, 1000);
+    /* Stopping a later one moves nothing; stopping the earliest does. */
+    asp_timer_stop(&b);
+    ck_assert_int_eq(rec.calls, 4);
+    asp_timer_stop(&c);
+    ck_assert_int_eq(rec.calls, 5);
+    ck_assert_int_gt(rec.last, 1000);
+    /* Expiry: due now, then, as the run that fired it returns, the next
+     * deadline. */
+    asp_timer_start(&c, 0, 0);
+    ck_assert_int_eq(rec.calls, 6);
+    ck_assert_int_eq(rec.last, 0);
+    ck_assert_int_eq(asp_loop_run(loop, ASP_RUN_NOWAIT), 1);
+    ck_assert(!asp_timer_active(&c));
+    ck_assert_int_eq(rec.calls, 7);
+    ck_assert_int_gt(rec.last, 1000);
+    /* The last one stops: nothing to wait for. A stopped one again:
+     * nothing moves. */
+    asp_timer_stop(&a);
+    ck_assert_int_eq(rec.calls, 8);
+    ck_assert_int_eq(rec.last, -1);
+    asp_timer_stop(&a);
+    ck_assert_int_eq(rec.calls, 8);
+    /* No callback, no calls; freeing makes none either. */
+    ck_assert_int_eq(asp_loop_on_timeout(loop, NULL, NULL), 0);
+    asp_timer_start(&a, 10, 0);
+    ck_assert_int_eq(rec.calls, 8);
+    asp_loop_on_timeout(loop, on_tell, &rec);
+    ck_assert_int_eq(rec.calls, 9);
+    ck_assert_int_le(rec.last, 10);
+    asp_t_loop_free(loop);
+    ck_assert_int_eq(rec.calls, 9);
+}
+END_TEST
+
+typedef struct {
+    tell_rec rec;
+    asp_timer first, second;
+    int done;
+} defer_ctx;
+
+/* Inside a run: starts another timer, which must not be told here. */
+static void defer_first_cb(asp_timer *t, void *data)
+{
+    (void)t;
+    defer_ctx *c = data;
+    c->rec.in_cb = 1;
+    asp_timer_start(&c->second, 1000, 0);
+    asp_timer_stop(&c->second);
+    asp_timer_start(&c->second, 1000, 0);
+    c->rec.in_cb = 0;
+}
+
+/* Ends a blocking run. */
+static void defer_second_cb(asp_timer *t, void *data)
+{
+    (void)t;
+    defer_ctx *c = data;
+    c->done = 1;
+}
+
+START_TEST(loop_timeout_cb_deferred_to_run_end)
+{
+    asp_loop *loop = asp_t_loop();
+    defer_ctx c = {.rec = {.loop = loop}};
+    asp_timer_init(loop, &c.first, defer_first_cb, &c);
+    asp_timer_init(loop, &c.second, defer_second_cb, &c);
+    asp_loop_on_timeout(loop, on_tell, &c.rec);
+    asp_timer_start(&c.first, 0, 0);
+    ck_assert_int_eq(c.rec.calls, 2);
+    /* Three changes inside the run, told once as it returns. */
+    ck_assert_int_eq(asp_loop_run(loop, ASP_RUN_NOWAIT), 1);
+    ck_assert_int_eq(c.rec.calls, 3);
+    ck_assert_int_ge(c.rec.last, 0);
+    ck_assert_int_le(c.rec.last, 1000);
+    /* A run that moved nothing still tells, while a timer is active: the
+     * host timer that started it may be spent. */
+    ck_assert_int_eq(asp_loop_run(loop, ASP_RUN_NOWAIT), 1);
+    ck_assert_int_eq(c.rec.calls, 4);
+    ck_assert_int_le(c.rec.last, 1000);
+    /* A blocking run tells as it returns too: nothing left. */
+    ck_assert_int_eq(asp_loop_run_until(loop, &c.done), 0);
+    ck_assert_int_eq(c.rec.calls, 5);
+    ck_assert_int_eq(c.rec.last, -1);
+    /* With no timer, a run that moved nothing tells nothing. */
+    ck_assert_int_eq(asp_loop_run(loop, ASP_RUN_NOWAIT), 0);
+    ck_assert_int_eq(c.rec.calls, 5);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(loop_timeout_cb_refuses_runs)
+{
+    asp_loop *loop = asp_t_loop();
+    tell_rec rec = {.loop = loop, .try_run = 1, .run_result = 1,
+                    .free_result = 1};
+    asp_loop_on_timeout(loop, on_tell, &rec);
+    ck_assert_int_eq(rec.calls, 1);
+    ck_assert_int_eq(rec.run_result, -EBUSY);
+    ck_assert_int_eq(rec.free_result, -EBUSY);
+    asp_loop_on_timeout(loop, NULL, NULL);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(loop_fd_cb_every_backend)
+{
+    for (size_t b = 0; b < 3; b++) {
+        asp_loop *loop = asp_t_loop_on(all_backends[b]);
+        if (!loop)
+            continue;
+        int single = asp_loop_fd(loop) >= 0;
+        asp_t_fd_table h = {.n = 0};
+        ck_assert_int_eq(asp_loop_on_fd(loop, asp_t_fd_table_cb, &h), 0);
+        asp_t_fd_table_matches(&h, loop);
+        int told = h.calls;
+        int p[2];
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+        asp_io r;
+        asp_io_init(loop, &r, p[0], noop_io, NULL);
+        asp_io_start(&r, ASP_READ);
+        asp_t_fd_table_matches(&h, loop);
+        asp_io_start(&r, ASP_READ | ASP_WRITE);
+        asp_t_fd_table_matches(&h, loop);
+        asp_io_start(&r, ASP_READ | ASP_WRITE); /* no change: not told */
+        asp_io_stop(&r);
+        asp_t_fd_table_matches(&h, loop);
+        /* A single fd never changes; each fd: start, change, stop. */
+        ck_assert_int_eq(h.calls - told, single ? 0 : 3);
+        close(p[0]);
+        close(p[1]);
+        asp_t_loop_free(loop);
+        /* Freeing stops every fd, each while still open. */
+        ck_assert_int_eq(h.n, 0);
+    }
+}
+END_TEST
+
 START_TEST(loop_reports_backend_and_source)
 {
     asp_loop *loop = asp_t_loop();
@@ -283,6 +595,12 @@ Suite *suite_loop(void)
     tcase_add_test(tc, loop_once_blocks_until_timer);
     tcase_add_test(tc, loop_wakeup_from_other_thread);
     tcase_add_test(tc, loop_embedding_in_host_poll);
+    tcase_add_test(tc, loop_pollfds_every_backend);
+    tcase_add_test(tc, loop_pollfds_bad_input);
+    tcase_add_test(tc, loop_timeout_cb_follows_earliest_deadline);
+    tcase_add_test(tc, loop_timeout_cb_deferred_to_run_end);
+    tcase_add_test(tc, loop_timeout_cb_refuses_runs);
+    tcase_add_test(tc, loop_fd_cb_every_backend);
     tcase_add_test(tc, loop_reports_backend_and_source);
     tcase_add_test(tc, loop_many_loops_no_fd_leak);
     suite_add_tcase(s, tc);

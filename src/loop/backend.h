@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 struct asp_loop;
+struct pollfd;
 
 /* Bits of asp__event.mask. READ and WRITE equal ASP_READ and ASP_WRITE. */
 #define ASP__EV_READ 0x1
@@ -54,6 +55,18 @@ typedef struct asp__backend_ops {
 
     /* The single pollable fd of the backend, or -ENOTSUP. */
     int (*fd)(const struct asp_loop *loop);
+
+    /* What a host loop must poll for this backend to see its events, as
+     * pollfd entries (events POLLIN and/or POLLOUT, revents 0): stores at
+     * most nfds of them in fds and returns how many there are (fds may be
+     * NULL when nfds is 0). epoll and kqueue: their own fd, POLLIN. */
+    int (*pollfds)(const struct asp_loop *loop, struct pollfd *fds,
+                   int nfds);
+
+    /* Non-zero while the next poll would return events that no fd shows
+     * yet (kqueue's queued exits, quirk (g) there); NULL: never. A host
+     * loop is then told to run asproc at once (asp_loop_timeout is 0). */
+    int (*pending)(const struct asp_loop *loop);
 
     /* kqueue only (NULL elsewhere): starts (on != 0) or stops watching pid
      * for its exit; exits arrive as ASP__EV_PROC events, also for a

@@ -26,6 +26,7 @@
 #ifdef ASP_HAVE_EPOLL
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -143,9 +144,23 @@ static int ep_fd(const asp_loop *loop)
     return s->epfd;
 }
 
+/* A host loop polls the epoll fd alone, for reading. */
+static int ep_pollfds(const asp_loop *loop, struct pollfd *fds, int nfds)
+{
+    if (nfds > 0)
+        fds[0] = (struct pollfd){.fd = ep_fd(loop), .events = POLLIN};
+    return 1;
+}
+
 const asp__backend_ops asp__backend_epoll = {
-    "epoll", ASP_BACKEND_EPOLL, ep_init, ep_destroy, ep_set, ep_poll, ep_fd,
-    NULL,
+    .name = "epoll",
+    .id = ASP_BACKEND_EPOLL,
+    .init = ep_init,
+    .destroy = ep_destroy,
+    .set = ep_set,
+    .poll = ep_poll,
+    .fd = ep_fd,
+    .pollfds = ep_pollfds,
 };
 
 #endif

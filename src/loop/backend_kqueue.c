@@ -48,7 +48,9 @@
  *     parent for one the child should inherit, and the child has no
  *     kqueue there.
  *  k) The kqueue fd is itself pollable (readable while events are
- *     pending), so a host loop can embed this backend.
+ *     pending), so a host loop can embed this backend. Exits queued by
+ *     (g) do not make it readable: pending() tells the core, which then
+ *     tells a host loop to run at once.
  *  l) EVFILT_USER would save the wakeup pipe on some systems but not on
  *     all of them (older OpenBSD and NetBSD lack it); the loop's portable
  *     pipe notifier is used instead, watched like any other fd.
@@ -60,6 +62,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/types.h>
 #include <sys/event.h>
 #include <time.h>
@@ -264,9 +267,32 @@ static int kq_watch_pid(asp_loop *loop, pid_t pid, int on)
     return r;
 }
 
+/* A host loop polls the kqueue fd alone, for reading, quirk (k). */
+static int kq_pollfds(const asp_loop *loop, struct pollfd *fds, int nfds)
+{
+    if (nfds > 0)
+        fds[0] = (struct pollfd){.fd = kq_fd(loop), .events = POLLIN};
+    return 1;
+}
+
+/* Exits queued by quirk (g) are ready without the fd showing it, (k). */
+static int kq_pending(const asp_loop *loop)
+{
+    const kq_state *s = loop->be_data;
+    return s->ngone > 0;
+}
+
 const asp__backend_ops asp__backend_kqueue = {
-    "kqueue", ASP_BACKEND_KQUEUE, kq_init, kq_destroy, kq_set, kq_poll,
-    kq_fd, kq_watch_pid,
+    .name = "kqueue",
+    .id = ASP_BACKEND_KQUEUE,
+    .init = kq_init,
+    .destroy = kq_destroy,
+    .set = kq_set,
+    .poll = kq_poll,
+    .fd = kq_fd,
+    .pollfds = kq_pollfds,
+    .pending = kq_pending,
+    .watch_pid = kq_watch_pid,
 };
 
 #endif

@@ -12,7 +12,8 @@
  *     scan starts at a rotating slot so no fd is starved by lower ones.
  *  d) poll's timeout is in milliseconds: ppoll (nanoseconds) is used where
  *     the system has it, otherwise the timeout is rounded up.
- *  e) There is no single fd to embed: fd() returns -ENOTSUP.
+ *  e) There is no single fd to embed: fd() returns -ENOTSUP, and a host
+ *     loop polls the whole pollfd array instead (pollfds()).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -164,7 +165,24 @@ static int pl_fd(const asp_loop *loop)
     return -ENOTSUP;
 }
 
+/* The pollfd array itself, for a host loop to poll, quirk (e). */
+static int pl_pollfds(const asp_loop *loop, struct pollfd *fds, int nfds)
+{
+    const poll_state *s = loop->be_data;
+    for (int i = 0; i < s->n && i < nfds; i++)
+        fds[i] = (struct pollfd){.fd = s->pfd[i].fd,
+                                 .events = s->pfd[i].events,
+                                 .revents = 0};
+    return s->n;
+}
+
 const asp__backend_ops asp__backend_poll = {
-    "poll", ASP_BACKEND_POLL, pl_init, pl_destroy, pl_set, pl_poll, pl_fd,
-    NULL,
+    .name = "poll",
+    .id = ASP_BACKEND_POLL,
+    .init = pl_init,
+    .destroy = pl_destroy,
+    .set = pl_set,
+    .poll = pl_poll,
+    .fd = pl_fd,
+    .pollfds = pl_pollfds,
 };

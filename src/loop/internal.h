@@ -10,7 +10,9 @@
  *   - the child watch: "tell me when this child may have exited", served
  *     by one of the child-exit sources behind source.h (watch.c);
  *   - a one-way notifier and fd helpers (notify.c);
- *   - a blocking-call helper: run until an operation completes (loop.c).
+ *   - a blocking-call helper: run until an operation completes (loop.c);
+ *   - embedding: what a host loop must poll and when it must run asproc,
+ *     told on request or as it changes (embed.c).
  */
 #ifndef ASP_LOOP_INTERNAL_H
 #define ASP_LOOP_INTERNAL_H
@@ -134,6 +136,16 @@ struct asp_loop {
     asp__list children;
 
     asp__loop_ext *exts;
+
+    /* Embedding (embed.c): the host loop's callbacks and what its timer
+     * was last told. */
+    asp_timeout_cb host_timeout_cb;
+    void *host_timeout_data;
+    asp_fd_cb host_fd_cb;
+    void *host_fd_data;
+    uint64_t host_told; /* deadline last told (UINT64_MAX: none) */
+    int host_told_set;  /* 0 until the first call, or after a new cb */
+    int host_telling;   /* inside the timeout callback */
 };
 
 /* --- memory (alloc.c) --- */
@@ -163,6 +175,21 @@ int asp__loop_forked(const asp_loop *loop);
  * the start or run error, or 0 once *done is set. */
 int asp__block(asp_loop *loop, int (*start)(void *ctx),
                void (*cancel)(void *ctx), void *ctx, const int *done);
+
+/* --- embedding in a host loop (embed.c) --- */
+/* The earliest deadline may have moved (a timer started or stopped, the
+ * backend queued events no fd shows): outside a run, the host's timeout
+ * callback hears of it now; inside one, at its end. */
+void asp__embed_deadline_moved(asp_loop *loop);
+/* A run of the loop is about to return (loop->running still set). */
+void asp__embed_run_end(asp_loop *loop);
+/* The backend was told to poll fd for mask (READ|WRITE bits; 0: no
+ * more); the host's fd callback hears of it when the backend exports
+ * each fd (poll). Called before the fd can be closed. */
+void asp__embed_fd_changed(asp_loop *loop, int fd, int mask);
+/* asp_loop_free starts tearing down: the timeout callback is dropped, and
+ * the fd callback of a single-fd backend hears that its fd goes. */
+void asp__embed_teardown(asp_loop *loop);
 
 /* --- timers and fd watchers (timer.c, io.c) --- */
 void asp__timers_run(asp_loop *loop, uint64_t seq_limit);

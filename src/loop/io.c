@@ -70,6 +70,7 @@ int asp_io_start(asp_io *w, int events)
             if (r < 0)
                 return r;
             W(w)->kernel = events;
+            asp__embed_fd_changed(loop, fd, events);
         }
         W(w)->events = events;
         return 0;
@@ -89,11 +90,13 @@ int asp_io_start(asp_io *w, int events)
     W(w)->flags |= ASP__F_ACTIVE;
     if (!(W(w)->flags & ASP__F_UNREF))
         loop->nref++;
+    asp__embed_fd_changed(loop, fd, events);
     return 0;
 }
 
 /* Stops w: backend interest removed now (before the caller closes the
- * fd), pending events of this dispatch erased. */
+ * fd, and so is a host loop's, see embed.c), pending events of this
+ * dispatch erased. */
 int asp_io_stop(asp_io *w)
 {
     if (!w)
@@ -109,6 +112,7 @@ int asp_io_stop(asp_io *w)
     if (!loop->inherited)
         (void)loop->be->set(loop, fd, W(w)->kernel, 0);
     loop->fdtab[fd] = NULL;
+    asp__embed_fd_changed(loop, fd, 0);
     for (int i = loop->fired_pos + 1; i < loop->nfired; i++)
         if (loop->fired[i].fd == fd)
             loop->fired[i].fd = -1;

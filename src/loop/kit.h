@@ -169,6 +169,17 @@ static inline int asp__waitid(pid_t pid, int pidfd, siginfo_t *si,
         r = waitid(P_PID, (id_t)pid, si, options);
 #endif
     } while (r < 0 && errno == EINTR);
+#ifdef ASP_HAVE_PIDFD
+    /* A host loop that polls the pidfd may have made it non-blocking
+     * (libuv's uv_poll_init does): a blocking wait on it then fails with
+     * EAGAIN while the child runs. The child is not reaped yet, so its
+     * pid is still its own: wait by pid instead. */
+    if (r < 0 && errno == EAGAIN && pidfd >= 0 && !(options & WNOHANG)) {
+        do
+            r = (int)syscall(SYS_waitid, P_PID, (id_t)pid, si, options, ru);
+        while (r < 0 && errno == EINTR);
+    }
+#endif
     (void)pidfd;
     return r < 0 ? -errno : 0;
 }

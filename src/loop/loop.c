@@ -1,6 +1,6 @@
 /*
- * loop.c - the loop core: creation, the run modes, liveness, embedding,
- * and the cross-thread wakeup.
+ * loop.c - the loop core: creation, the run modes, liveness and the
+ * cross-thread wakeup (embedding in a host loop: embed.c).
  *
  * One iteration: run due timers; poll the backend (not blocking when told
  * not to, when the loop is stopping or when nothing keeps it alive;
@@ -188,6 +188,7 @@ int asp_loop_free(asp_loop *loop)
         if (e->busy(e))
             return -EBUSY;
     loop->inherited = forked;
+    asp__embed_teardown(loop);
     while (loop->exts) {
         asp__loop_ext *e = loop->exts;
         loop->exts = e->next;
@@ -277,6 +278,7 @@ int asp_loop_run(asp_loop *loop, enum asp_run_mode mode)
     } else {
         r = loop_iterate(loop, mode == ASP_RUN_ONCE, mode == ASP_RUN_ONCE);
     }
+    asp__embed_run_end(loop);
     loop->running = 0;
     atomic_store(&loop->stop, 0);
     if (r < 0)
@@ -306,6 +308,7 @@ int asp_loop_run_until(asp_loop *loop, const int *done)
         if (r < 0)
             break;
     }
+    asp__embed_run_end(loop);
     loop->running = 0;
     loop->until = NULL;
     return r;
@@ -358,26 +361,6 @@ int asp_loop_on_wakeup(asp_loop *loop, asp_wakeup_cb cb, void *data)
     loop->wake_cb = cb;
     loop->wake_data = data;
     return 0;
-}
-
-/* The backend's pollable fd for embedding. */
-int asp_loop_fd(const asp_loop *loop)
-{
-    if (!loop)
-        return -EINVAL;
-    return loop->be->fd(loop);
-}
-
-/* Milliseconds to the next timer, rounded up; -1 none. */
-int asp_loop_timeout(const asp_loop *loop)
-{
-    if (!loop)
-        return -EINVAL;
-    /* The cached time may be old when a host asks between iterations. */
-    int64_t ns = asp__timers_next(loop, asp__now_ns());
-    if (ns < 0)
-        return -1;
-    return asp__ns_to_ms_up(ns);
 }
 
 /* The backend in use. */

@@ -18,10 +18,14 @@ static int kq_usable(int be)
 #endif
 }
 
-/* Starts the exit watch of c's pid. */
+/* Starts the exit watch of c's pid. An exit the backend had to queue
+ * (the child was gone already) is ready without the kqueue fd showing
+ * it: a host loop must be told to run asproc now. */
 static int kq_add(asp_loop *loop, asp__child *c)
 {
-    return loop->be->watch_pid(loop, c->pid, 1);
+    int r = loop->be->watch_pid(loop, c->pid, 1);
+    asp__embed_deadline_moved(loop);
+    return r;
 }
 
 /* Drops the watch (and an exit queued for it), so that a stale event
@@ -29,6 +33,7 @@ static int kq_add(asp_loop *loop, asp__child *c)
 static void kq_del(asp_loop *loop, asp__child *c)
 {
     (void)loop->be->watch_pid(loop, c->pid, 0);
+    asp__embed_deadline_moved(loop);
 }
 
 /* Nothing per loop. */

@@ -195,15 +195,29 @@ int asp_timer_init(asp_loop *loop, asp_timer *t, asp_timer_cb cb, void *data)
     return 0;
 }
 
+/* Takes t out of the heap or the ready list; 1 if it was started. */
+static int timer_unlink(asp_timer *t)
+{
+    if (!(T(t)->flags & ASP__F_ACTIVE))
+        return 0;
+    if (T(t)->flags & ASP__F_READY)
+        ready_unlink(T(t)->loop, t);
+    else
+        heap_remove(T(t)->loop, t);
+    timer_deactivate(t);
+    return 1;
+}
+
 /* (Re)starts t. A positive deadline counts from the clock read now, not
  * from the loop's cached time, which may be old when the call comes
- * between iterations: a timeout never fires early. */
+ * between iterations: a timeout never fires early. A host loop hears of
+ * the new deadline once, after the restart (not of the stop inside it). */
 int asp_timer_start(asp_timer *t, int64_t timeout_ms, int64_t repeat_ms)
 {
     if (!t || !(T(t)->flags & ASP__F_INIT) || timeout_ms < 0 ||
         repeat_ms < 0)
         return -EINVAL;
-    asp_timer_stop(t);
+    timer_unlink(t);
     asp_loop *loop = T(t)->loop;
     uint64_t now = loop->now_ns;
     if (timeout_ms > 0) {
@@ -221,6 +235,8 @@ int asp_timer_start(asp_timer *t, int64_t timeout_ms, int64_t repeat_ms)
     if (!(T(t)->flags & ASP__F_UNREF))
         loop->nref++;
     heap_insert(loop, t);
+    if (loop->host_timeout_cb)
+        asp__embed_deadline_moved(loop);
     return 0;
 }
 
@@ -229,13 +245,9 @@ int asp_timer_stop(asp_timer *t)
 {
     if (!t)
         return -EINVAL;
-    if (!(T(t)->flags & ASP__F_ACTIVE))
-        return 0;
-    if (T(t)->flags & ASP__F_READY)
-        ready_unlink(T(t)->loop, t);
-    else
-        heap_remove(T(t)->loop, t);
-    timer_deactivate(t);
+    asp_loop *loop = T(t)->loop;
+    if (timer_unlink(t) && loop->host_timeout_cb)
+        asp__embed_deadline_moved(loop);
     return 0;
 }
 

@@ -347,8 +347,13 @@ void asp__proc_reap_held(asp_proc *p)
  * other than the leader itself. */
 static int live_member(const char *name, pid_t pgid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%s/stat", name);
+    char path[64], buf[512], *end;
+    int w = snprintf(path, sizeof path, "/proc/%s/stat", name);
+    if (w < 0 || (size_t)w >= sizeof path)
+        return 0;
+    long pid = strtol(name, &end, 10);
+    if (*end != '\0')
+        return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -359,11 +364,15 @@ static int live_member(const char *name, pid_t pgid)
     buf[n] = 0;
     /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parens. */
     const char *rp = strrchr(buf, ')');
-    char state;
-    long ppid, pgrp;
-    if (!rp || sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
+    if (!rp || rp[1] != ' ' || !rp[2] || rp[3] != ' ')
         return 0;
-    return pgrp == (long)pgid && state != 'Z' && atol(name) != (long)pgid;
+    char state = rp[2];
+    (void)strtol(rp + 4, &end, 10); /* ppid */
+    const char *at = end;
+    long pgrp = strtol(at, &end, 10);
+    if (end == at)
+        return 0;
+    return pgrp == (long)pgid && state != 'Z' && pid != (long)pgid;
 }
 #endif
 
