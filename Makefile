@@ -4,7 +4,8 @@
 #   make check           every Check suite, under each backend and each
 #                        child-exit source this build has
 #   make deps            install Check and pkg-config when missing
-#   make demo            build and run the six seed examples
+#   make demo            build and run the examples (the six of the seed,
+#                        and ex6_pty)
 #   make shared          build/libasproc.so.X.Y.Z (soname libasproc.so.SOVERSION)
 #   make install         header, static and shared library, asproc.pc,
 #                        asprocConfig.cmake for CMake's find_package;

@@ -1,5 +1,6 @@
-# examples/examples.mk - the seed's six examples in C (included by the
-# top-level Makefile). `make demo` builds and runs each with a heading.
+# examples/examples.mk - the seed's six examples in C and ex6_pty (a
+# program on a pseudo-terminal), included by the top-level Makefile.
+# `make demo` builds and runs each with a heading.
 
 EXAMPLES = $(sort $(basename $(notdir $(wildcard examples/*.c))))
 EXAMPLE_DIR = $(BUILD)/examples
