@@ -490,7 +490,9 @@ void asp__stream_cut_now(asp_stream *s)
 /* ------------------------------------------------------------ closing */
 
 /* Closes the fd and ends everything pending with -ECANCELED (a capture
- * learns its end through its done callback). Buffered data is dropped. */
+ * learns its end through its done callback). Buffered data is dropped.
+ * On a closed terminal writer whose end of input is still going out
+ * (writer.c), only that fd is left to close. */
 void asp__stream_close_fd(asp_stream *s)
 {
     if (s->phase == ASP__PH_CLOSED) {
@@ -525,7 +527,9 @@ size_t asp_stream_buffered(const asp_stream *s)
 {
     if (!s)
         return 0;
-    return s->writer ? s->u.w.bytes : asp__stream_avail(s);
+    if (s->writer) /* a terminal's end of input in flight is not counted */
+        return s->phase == ASP__PH_OPEN ? s->u.w.bytes : 0;
+    return asp__stream_avail(s);
 }
 
 /* EOF reached (or cut). */
