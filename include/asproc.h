@@ -437,9 +437,10 @@ enum asp_env_mode {
  * The parent side (the master) is streams:
  *   - asp_proc_stdout(p) reads it (asp_proc_stderr(p) when only stderr is
  *     on the terminal): everything the terminal outputs, the child's
- *     stdout and stderr as written, the echo of the input and, in the
- *     default modes, every "\n" as "\r\n" (output processing; ASP_PTY_RAW
- *     turns it off). The other output stream is NULL when it is on the
+ *     stdout and stderr as written, the echo of the input (which the
+ *     kernel drops where it has no room for it, as on any terminal) and,
+ *     in the default modes, every "\n" as "\r\n" (output processing;
+ *     ASP_PTY_RAW turns it off). The other output stream is NULL when it is on the
  *     terminal too (or is ASP_STDIO_STDOUT). Every read form, communicate
  *     (the terminal's output is the result's out, or err) and forward
  *     work on it; forwarding copies through the stream's buffer.
