@@ -369,8 +369,12 @@ static void restore_mask(const sigset_t *old)
 #endif
 }
 
-/* The probe child: one store into what may be our memory, then exit. */
-static int probe_main(void *arg)
+/* The probe child: one store into what may be our memory, then exit. It
+ * runs on the clone stack like child.c, and is left uninstrumented like
+ * it: AddressSanitizer would warn about the stack switch at the _exit,
+ * into whatever fd 2 is at that moment (a pipe to a child, in a host
+ * without 0-2). */
+ASP__CHILD_CODE static int probe_main(void *arg)
 {
     *(volatile int *)arg = 1;
     _exit(0);
