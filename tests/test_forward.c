@@ -399,11 +399,20 @@ START_TEST(forward_reader_leaves_midway)
         asp_loop *loop = asp_t_loop();
         asp_spawn_opts o = asp_t_piped(1, 0, 0);
         o.pipe_size = (size_t)1 << 20;
-        asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "8000000");
         int fds[2];
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-        int big = 4 << 20;
+        int big = 4 << 20, sb = 0, rb = 0;
+        socklen_t len = sizeof sb;
         (void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        /* More than the socket can hold once the reader has left, whatever
+         * net.core.wmem_max allows (a host that raised it to 4 MiB let
+         * all of 8 MB fit: no EPIPE, a failure under slow runs). */
+        ck_assert_int_eq(getsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &sb, &len), 0);
+        len = sizeof rb;
+        ck_assert_int_eq(getsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &rb, &len), 0);
+        char size[32];
+        snprintf(size, sizeof size, "%ld", 8000000L + sb + rb);
+        asp_proc *p = ASP_T_SPAWN(loop, &o, "out", size);
         leaver l = {.rfd = fds[0],
                     .limit = 1 + ((size_t)i * 7919u * 13u) % 4000000u};
         pthread_t th;
