@@ -4,7 +4,8 @@
 #   make check           every Check suite, under each backend and each
 #                        child-exit source this build has
 #   make deps            install Check and pkg-config when missing
-#   make demo            build and run the six seed examples
+#   make demo            build and run the examples (the six of the seed,
+#                        and ex6_pty on a pseudo-terminal)
 #   make embed-examples  asproc inside GLib, libuv and libevent (each
 #                        skipped when pkg-config lacks it; embed-deps
 #                        installs them; examples/examples.mk)

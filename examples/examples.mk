@@ -1,7 +1,8 @@
 # examples/examples.mk - the examples (included by the top-level Makefile).
 #
-#   make demo            builds and runs the seed's six examples (ex*.c),
-#                        each with a heading; needs nothing but the library
+#   make demo            builds and runs the seed's six examples and ex6_pty
+#                        (a program on a pseudo-terminal), each with a
+#                        heading; needs nothing but the library
 #   make embed-examples  builds and runs examples/embed_*.c: asproc inside
 #                        GLib's, libuv's and libevent's loops, each once with
 #                        the default backend and once with ASP_BACKEND=poll.

@@ -502,7 +502,10 @@ enum asp_stdio_mode {
                              spawn call itself: a FIFO without a peer
                              blocks it, as open(2) would */
     ASP_STDIO_STDOUT = 5, /* stderr only: the same file as stdout */
-    ASP_STDIO_CLOSE = 6   /* closed in the child */
+    ASP_STDIO_CLOSE = 6,  /* closed in the child */
+    ASP_STDIO_PTY = 7     /* a pseudo-terminal, one for all of 0-2 that
+                             ask for it; its parent side becomes streams
+                             (see "Pseudo-terminals" below) */
 };
 
 /* asp_stdio.flags */
@@ -598,6 +601,93 @@ enum asp_contain {
     ASP_CONTAIN_PGROUP = 3
 };
 
+/* Pseudo-terminals (ASP_STDIO_PTY).
+ *
+ * Every one of fds 0-2 given ASP_STDIO_PTY is the same new terminal (the
+ * slave side of a pseudo-terminal pair); stdout or stderr (or both) must
+ * be on it, since its output needs a reader. The child leads a new
+ * session with that terminal as its controlling terminal (setsid, then
+ * TIOCSCTTY before the exec), so ASP_SPAWN_SETSID and a new process group
+ * are implied, ASP_KILL_GROUP works, /dev/tty opens in the child, and
+ * the child's group is the terminal's foreground group: a ^C written to
+ * it in the default modes is SIGINT to the child. The window size and
+ * modes of asp_spawn_opts.pty are set before the child starts.
+ *
+ * The parent side (the master) is streams:
+ *   - asp_proc_stdout(p) reads it (asp_proc_stderr(p) when only stderr is
+ *     on the terminal): everything the terminal outputs, the child's
+ *     stdout and stderr as written, the echo of the input (which the
+ *     kernel drops where it has no room for it, as on any terminal) and,
+ *     in the default modes, every "\n" as "\r\n" (output processing;
+ *     ASP_PTY_RAW turns it off). The other output stream is NULL when it is on the
+ *     terminal too (or is ASP_STDIO_STDOUT). Every read form, communicate
+ *     (the terminal's output is the result's out, or err) and forward
+ *     work on it; forwarding copies through the stream's buffer.
+ *   - asp_proc_stdin(p), when stdin is on the terminal, writes the
+ *     terminal's input, as if typed (through its own duplicate of the
+ *     master: one fd cannot carry two watchers).
+ *
+ * Exit and drained are two events. A wait completes at the exit; the
+ * reader goes on until the terminal is drained: once the last process
+ * holding the terminal closed it, the reader gets what the terminal
+ * still holds and then end of file (Linux reports that end as EIO: it is
+ * end of file here, never an error). A hang-up the poller reports while
+ * data is pending is not taken for the end: only read() decides. So
+ * output written just before the exit is never lost. When the child (the
+ * session leader) exits, the kernel sends SIGHUP to the terminal's
+ * foreground group: what the child left in it dies unless it ignores
+ * SIGHUP, and such a descendant keeping the terminal open is bounded by
+ * eof_grace_ms, as for a pipe.
+ *
+ * End of input. asp_stream_close() on the stdin of a terminal does not
+ * close the terminal (that would hang the child up): in canonical mode
+ * (ICANON set at the time of the close, by whoever set it) it sends the
+ * terminal's end-of-file character (VEOF, usually ^D), twice when the
+ * last byte written left a line unfinished (the first one only hands the
+ * partial line to the reader), so the child's read() returns 0 as at the
+ * end of a pipe. Bytes still queued are dropped, as for a pipe (drain
+ * first); the end-of-file characters go out when the terminal takes them.
+ * communicate with input on a terminal sends the input, then that end.
+ * Canonical mode passes input on a line at a time, and a line is limited
+ * to 4095 bytes plus its newline on Linux (MAX_CANON elsewhere): the
+ * kernel discards the bytes of a longer line past the limit. In raw
+ * (non-canonical) mode -- ASP_PTY_RAW, or set by the child itself, as
+ * line editors do -- a terminal has no end of file: closing stdin sends
+ * nothing and the child sees no end; stop it with a signal, or write
+ * whatever its protocol takes for the end (a line editor ends at a ^D,
+ * "\x04", on an empty line). communicate with input then ends only at
+ * its timeout.
+ *
+ * Writes to a terminal that no process holds any more fail with -EPIPE,
+ * as for a pipe (the kernel would take a few KiB nobody reads, then
+ * block). Closing the reading stream does not hang the terminal up while
+ * stdin's writer still holds the master: nothing reads the terminal then,
+ * and a child writing more than it holds blocks (a terminal has no
+ * EPIPE) until stdin is closed too. Freeing the process closes the
+ * master: the kernel hangs the terminal up and sends SIGHUP to the
+ * child, which ends a detached child that does not ignore it.
+ *
+ * asp_spawn errors of its own: -EINVAL stdin alone on the terminal, a
+ * pgid > 0, unknown ASP_PTY_* flags, or a non-zero pty without any
+ * ASP_STDIO_PTY; -ENOTSUP no controlling-terminal ioctl (TIOCSCTTY) on
+ * this system; -ENOSPC, -EAGAIN no pseudo-terminal left. */
+
+/* asp_pty_opts.flags */
+#define ASP_PTY_RAW 0x1u    /* raw mode (as cfmakeraw): no line editing and
+                               no end of file, no echo, no signals from
+                               ^C and the like (they are bytes), no output
+                               processing ("\n" stays "\n"), 8-bit clean */
+#define ASP_PTY_NOECHO 0x2u /* input is not echoed (canonical mode stays) */
+
+/* The terminal of ASP_STDIO_PTY. All-zero: 24 rows, 80 columns, the
+ * system's default modes for a new terminal (on Linux: canonical, echo,
+ * signals, "\n" output as "\r\n"). */
+typedef struct asp_pty_opts {
+    unsigned short rows; /* window size; 0: 24 */
+    unsigned short cols; /* 0: 80 */
+    unsigned flags;      /* ASP_PTY_* */
+} asp_pty_opts;
+
 /* asp_spawn_opts.flags */
 #define ASP_SPAWN_SETSID 0x1u     /* the child starts a new session */
 #define ASP_SPAWN_NEW_PGROUP 0x2u /* the child leads a new process group */
@@ -634,6 +724,7 @@ typedef struct asp_spawn_opts {
     const char *cgroup_parent;  /* ASP_CONTAIN_CGROUP/AUTO: an absolute
                                    path on the cgroup2 mount; NULL: the
                                    process's own cgroup */
+    asp_pty_opts pty;           /* the terminal of ASP_STDIO_PTY */
 } asp_spawn_opts;
 
 /* ------------------------------------------------------------------ */
@@ -754,6 +845,16 @@ ASP_API int asp_proc_signal(asp_proc *p, int sig);
 ASP_API int asp_proc_terminate(asp_proc *p);
 ASP_API int asp_proc_kill(asp_proc *p);
 
+/* Sets the window size of p's terminal (ASP_STDIO_PTY): the kernel sends
+ * SIGWINCH to the terminal's foreground group when the size changes (not
+ * when it stays the same). Works as long as one of the terminal's
+ * streams is open; after the exit it changes nothing that matters.
+ * Errors: -EINVAL p NULL or freed, rows or cols 0; -ENOTTY p has no
+ *         terminal; -EBADF the terminal's streams are closed (drained at
+ *         its end, or closed by you). */
+ASP_API int asp_proc_resize(asp_proc *p, unsigned short rows,
+                            unsigned short cols);
+
 enum asp_free_how {
     ASP_FREE_DETACH = 0, /* a running child keeps running; the loop reaps
                             it in the background (it does not keep the
@@ -762,7 +863,8 @@ enum asp_free_how {
 };
 
 /* Frees the handle and its streams (pipes are closed: a child that still
- * writes to them gets EPIPE/SIGPIPE, as with any closed reader). Pending
+ * writes to them gets EPIPE/SIGPIPE, as with any closed reader; a
+ * terminal is hung up: the child gets SIGHUP). Pending
  * waits, reads, drains and the escalation first complete with -ECANCELED;
  * those callbacks must not use p. Never leaves a zombie. Safe from any
  * callback, including one of p's own.
@@ -868,7 +970,9 @@ ASP_API int asp_proc_wait_or_stop(asp_proc *p, int64_t timeout_ms,
 /* ------------------------------------------------------------------ */
 
 /* The parent side of a piped stdin/stdout/stderr, or NULL when that
- * stream is not ASP_STDIO_PIPE. The stream lives as long as p. */
+ * stream is not ASP_STDIO_PIPE. A terminal (ASP_STDIO_PTY) gives stdin
+ * its input, and stdout its output (stderr when only stderr is on it; see
+ * "Pseudo-terminals"). The stream lives as long as p. */
 ASP_API asp_stream *asp_proc_stdin(asp_proc *p);
 ASP_API asp_stream *asp_proc_stdout(asp_proc *p);
 ASP_API asp_stream *asp_proc_stderr(asp_proc *p);
@@ -1012,7 +1116,8 @@ ASP_API ssize_t asp_stream_forward(asp_stream *s, int fd);
 
 /* Queues len bytes (copied) for the child; what the pipe takes at once is
  * written at once. All or nothing: on an error no byte was taken.
- * Errors: -EPIPE the child exited or closed its stdin; -EBADF closed;
+ * Errors: -EPIPE the child exited or closed its stdin (a terminal: no
+ *         process holds it any more); -EBADF closed;
  *         -EOPNOTSUPP s is not stdin; -EINVAL; -ENOMEM. */
 ASP_API int asp_stream_write(asp_stream *s, const void *buf, size_t len);
 
@@ -1028,8 +1133,10 @@ ASP_API int asp_stream_drain_start(asp_stream *s, asp_drain_cb cb,
 ASP_API int asp_stream_drain(asp_stream *s);
 
 /* Closes a stream. For stdin: the child sees EOF (queued bytes are
- * dropped; drain first to keep them). For outputs: the pipe is closed and
- * buffered data dropped. A pending request completes with -ECANCELED.
+ * dropped; drain first to keep them); on a terminal that EOF is its
+ * end-of-file character, in canonical mode only (see "Pseudo-terminals").
+ * For outputs: the pipe is closed and buffered data dropped. A pending
+ * request completes with -ECANCELED.
  * Errors: -EINVAL s NULL; -EBADF already closed. */
 ASP_API int asp_stream_close(asp_stream *s);
 
@@ -1046,7 +1153,8 @@ ASP_API int asp_stream_close(asp_stream *s);
                                    read and discarded */
 
 /* What communicate collected. out/err are NUL-terminated (the NUL is not
- * counted in the length) and NULL when that stream is not a pipe. */
+ * counted in the length) and NULL when that stream has no stream of its
+ * own (not a pipe; or on a terminal whose output the other one reads). */
 typedef struct asp_result {
     asp_status status; /* ASP_EXIT_NONE after a timeout without escalation */
     char *out;
@@ -1063,8 +1171,10 @@ ASP_API void asp_result_free(asp_result *r);
 #define ASP_COMM_ESCALATE 0x1u /* on timeout, run the kill escalation */
 
 typedef struct asp_comm_opts {
-    const void *input;  /* written to stdin, then stdin is closed; must
-                           stay valid until communicate completes */
+    const void *input;  /* written to stdin, then stdin is closed (a
+                           terminal: its end-of-file character, see
+                           "Pseudo-terminals"); must stay valid until
+                           communicate completes */
     size_t input_len;
     int64_t timeout_ms; /* 0 or ASP_FOREVER: none */
     unsigned flags;     /* ASP_COMM_* */

@@ -30,6 +30,16 @@
  *   sigstate          print "mask:<blocked signals> ign:<ignored signals>\n"
  *   stdin-closed      print "closed\n" if fd 0 is not open, else "open\n"
  *   close-stdin       close fd 0
+ *   copy N            copy exactly N bytes from stdin to stdout
+ *   ignore-hup        SIGHUP ignored from here on (inherited by grandchild)
+ *   tty               print "<isatty 0> <isatty 1> <isatty 2> ctty=<c>
+ *                     fg=<f> leader=<l>\n": c 1 if /dev/tty opens, f 1 if
+ *                     our group is its foreground group, l 1 if we lead
+ *                     our session
+ *   ttyname           print the name of the terminal on fd 0, or "none"
+ *   winsize           print the window size of the terminal on fd 1:
+ *                     "<rows> <cols>\n"
+ *   winch             print "ready\n", wait for SIGWINCH, then as winsize
  *
  * Without "exit" it exits 0 at the end.
  */
@@ -41,6 +51,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +139,75 @@ static void escape(int daemon, long ms, int ignore_term)
     if (daemon)
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
+}
+
+static volatile sig_atomic_t winched;
+
+static void on_winch(int sig)
+{
+    (void)sig;
+    winched = 1;
+}
+
+/* Prints the window size of the terminal on fd 1. */
+static void print_winsize(void)
+{
+    char line[64];
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    if (ioctl(1, TIOCGWINSZ, &ws) < 0)
+        _exit(96);
+    int len = snprintf(line, sizeof line, "%u %u\n", (unsigned)ws.ws_row,
+                       (unsigned)ws.ws_col);
+    put(1, line, (size_t)len);
+}
+
+/* "winch": SIGWINCH is blocked before "ready" goes out, so the signal
+ * cannot come between the two and be missed; then waits for it. */
+static void wait_winch(void)
+{
+    sigset_t block, old;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_winch;
+    sigemptyset(&block);
+    sigaddset(&block, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    sigaction(SIGWINCH, &sa, NULL);
+    put(1, "ready\n", 6);
+    while (!winched)
+        sigsuspend(&old);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    print_winsize();
+}
+
+/* "tty": what the terminal situation of this process is. */
+static void print_tty(void)
+{
+    char line[128];
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+    int fg = fd >= 0 && tcgetpgrp(fd) == getpgrp();
+    if (fd >= 0)
+        close(fd);
+    int len = snprintf(line, sizeof line, "%d %d %d ctty=%d fg=%d leader=%d\n",
+                       isatty(0), isatty(1), isatty(2), fd >= 0, fg,
+                       getsid(0) == getpid());
+    put(1, line, (size_t)len);
+}
+
+/* "copy N": exactly n bytes from stdin to stdout. */
+static void copy_n(long n)
+{
+    char buf[4096];
+    while (n > 0) {
+        ssize_t r = read(0, buf, n < (long)sizeof buf ? (size_t)n : sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            _exit(95);
+        put(1, buf, (size_t)r);
+        n -= r;
+    }
 }
 
 /* Runs the actions. */
@@ -273,6 +354,21 @@ int main(int argc, char **argv)
             put(1, r, strlen(r));
         } else if (!strcmp(a, "close-stdin")) {
             close(0);
+        } else if (!strcmp(a, "copy")) {
+            copy_n(atol(arg));
+            i++;
+        } else if (!strcmp(a, "ignore-hup")) {
+            signal(SIGHUP, SIG_IGN);
+        } else if (!strcmp(a, "tty")) {
+            print_tty();
+        } else if (!strcmp(a, "ttyname")) {
+            const char *n = ttyname(0);
+            put(1, n ? n : "none", strlen(n ? n : "none"));
+            put(1, "\n", 1);
+        } else if (!strcmp(a, "winsize")) {
+            print_winsize();
+        } else if (!strcmp(a, "winch")) {
+            wait_winch();
         } else {
             fprintf(stderr, "child: unknown action %s\n", a);
             return 97;

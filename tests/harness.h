@@ -117,6 +117,7 @@ Suite *suite_asprun(void);
 Suite *suite_embed(void);
 Suite *suite_examples(void);
 Suite *suite_regress(void);
+Suite *suite_pty(void);
 
 /* A suite of a runner; proc: it depends on the child-exit source. */
 typedef struct asp_t_suite {

@@ -1,7 +1,8 @@
 /*
- * test_examples.c - runs the six seed examples (built next to this test
- * binary, in examples/) through asp_run and checks that each prints what
- * its Python original prints.
+ * test_examples.c - runs the examples (built next to this test binary, in
+ * examples/) through asp_run and checks that each of the six seed
+ * examples prints what its Python original prints, and ex6_pty what a
+ * program on a terminal sees.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -113,6 +114,24 @@ START_TEST(example_5b_chunks)
 }
 END_TEST
 
+START_TEST(example_6_pty)
+{
+    asp_result r = run_example("ex6_pty");
+    /* The terminal's name differs between systems and runs. */
+    const char *name = strstr(r.out, "[pty] /dev/");
+    ck_assert_msg(name != NULL, "%s", r.out);
+    const char *rest = strchr(name, '\n') + 1;
+    ck_assert_msg(!strncmp(r.out, "pipe: not a terminal\n"
+                                  "[pty] stdin, stdout, stderr: terminals\n",
+                           strlen("pipe: not a terminal\n"
+                                  "[pty] stdin, stdout, stderr: terminals\n")),
+                  "%s", r.out);
+    ck_assert_str_eq(rest, "[pty] 24 80\n(resized to 50 x 132)\n"
+                           "[pty] 50 132\nexit code: 0\n");
+    asp_result_free(&r);
+}
+END_TEST
+
 /* The examples suite. */
 Suite *suite_examples(void)
 {
@@ -124,6 +143,7 @@ Suite *suite_examples(void)
     tcase_add_test(tc, example_4_timeout);
     tcase_add_test(tc, example_5a_lines);
     tcase_add_test(tc, example_5b_chunks);
+    tcase_add_test(tc, example_6_pty);
     suite_add_tcase(s, tc);
     return s;
 }

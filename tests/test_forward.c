@@ -393,7 +393,8 @@ START_TEST(forward_reader_leaves_midway)
      * splice still reports the bytes it moved. A blocking target (its
      * sends wait for the reader) with a 1 MiB pipe makes that window
      * wide: 40 runs with readers leaving at different points; each must
-     * end -EPIPE with the process alive and no SIGPIPE pending. */
+     * end -EPIPE (or -ECONNRESET) with the process alive and no SIGPIPE
+     * pending. */
     asp_t_sigpipe_deadly();
     for (int i = 0; i < 40; i++) {
         asp_loop *loop = asp_t_loop();
@@ -402,7 +403,11 @@ START_TEST(forward_reader_leaves_midway)
         asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "8000000");
         int fds[2];
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-        int big = 4 << 20;
+        /* What the default net.core.wmem_max grants (the kernel doubles
+         * it): on a host that raised wmem_max (4 MiB here), a 4 MiB
+         * request let the socket hold all of the output, and a slow run
+         * (ASan) finished the forward before the reader left. */
+        int big = 212992;
         (void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
         leaver l = {.rfd = fds[0],
                     .limit = 1 + ((size_t)i * 7919u * 13u) % 4000000u};
@@ -411,7 +416,10 @@ START_TEST(forward_reader_leaves_midway)
         ssize_t n = asp_stream_forward(asp_proc_stdout(p), fds[1]);
         close(fds[1]);
         pthread_join(th, NULL);
-        ck_assert_int_eq(n, -EPIPE);
+        /* A reader that leaves unread data behind resets the connection:
+         * the send then waiting for room fails with ECONNRESET, later ones
+         * with EPIPE. Either says the reader is gone. */
+        ck_assert_msg(n == -EPIPE || n == -ECONNRESET, "forward: %zd", n);
         asp_t_sigpipe_untouched();
         ck_assert_int_eq(asp_proc_free(p, ASP_FREE_KILL), 0);
         asp_t_loop_free(loop);

@@ -6,7 +6,8 @@
  * a free from a cancel callback, SETSID with NEW_PGROUP, running out of
  * memory while capturing, a blocking helper after asp_loop_stop, objects
  * left behind by asp_loop_free, KILLED without a kill, a last line of
- * exactly the limit, and bad input the header promised to refuse.
+ * exactly the limit, bad input the header promised to refuse, and a
+ * wait's record freed under its own timer.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -507,6 +508,34 @@ START_TEST(regress_documented_bad_input)
 }
 END_TEST
 
+/* ---- a wait's record freed under its timer ---- */
+
+START_TEST(regress_wait_or_stop_timer_finds_exit)
+{
+    /* The child exits before the loop runs; a zero timeout makes the
+     * wait's timer fire before the exit event is dispatched. The timer
+     * reaps the child, which completes the wait, whose callback frees the
+     * record the wait lives in: the timer must not look at the wait
+     * afterwards (it did: a read of freed memory, which ASan and valgrind
+     * report; the stress suite found it). */
+    asp_loop *loop = asp_t_loop();
+    asp_proc *p = ASP_T_SPAWN(loop, NULL, "exit", "4");
+    while (asp_t_children(NULL) > 0) {
+        int z = 0;
+        asp_t_children(&z);
+        if (z > 0)
+            break; /* exited, not yet reaped */
+        usleep(1000);
+    }
+    asp_status st;
+    ck_assert_int_eq(asp_proc_wait_or_stop(p, 0, NULL, &st), 0);
+    ck_assert_int_eq(st.kind, ASP_EXIT_CODE);
+    ck_assert_int_eq(st.code, 4);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 /* The regression suite. */
 Suite *suite_regress(void)
 {
@@ -526,6 +555,7 @@ Suite *suite_regress(void)
     tcase_add_test(tc, regress_killed_only_when_killed);
     tcase_add_test(tc, regress_last_line_of_exactly_the_limit);
     tcase_add_test(tc, regress_documented_bad_input);
+    tcase_add_test(tc, regress_wait_or_stop_timer_finds_exit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -37,6 +37,8 @@
 #define ASP_HAVE_PIPE2 1
 #define ASP_HAVE_MREMAP 1
 #define ASP_HAVE_SPLICE 1
+#define ASP_HAVE_PTY_PEER 1 /* TIOCGPTPEER where the headers have it */
+#define ASP_HAVE_PTSNAME_R 1
 #endif
 
 #if (defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \

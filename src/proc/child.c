@@ -9,19 +9,21 @@
  * reads it after the child is gone) and exits with 127.
  *
  * Order: signals to default (all were blocked by the parent around the
- * clone, so no handler of the parent can run here), session/group, the
- * cgroup, fds, cwd, the signal mask emptied, exec.
+ * clone, so no handler of the parent can run here), session (or group),
+ * the controlling terminal (a pty's slave, at the parent's fd number,
+ * before the fds are moved), the cgroup, fds, cwd, the signal mask
+ * emptied, exec.
  *
  * When the parent passes an error pipe (ctx->errfd, see spawn.c), its
  * write end is moved off every fd number a move targets, so no dup2 can
  * clobber it, kept open through the closing of stray fds, and closed by
  * the exec itself (close-on-exec).
  *
- * None of this is instrumented by AddressSanitizer: the code runs on a
- * borrowed stack in a process that is about to become another program,
- * where the sanitizer's stack bookkeeping only produces noise.
+ * None of this is instrumented by AddressSanitizer (ASP__CHILD_CODE,
+ * internal.h).
  */
 #include "internal.h"
+#include "pty.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,14 +41,7 @@
 #define NSIG 65
 #endif
 
-#if defined(__has_attribute)
-#if __has_attribute(no_sanitize)
-#define CHILD_CODE __attribute__((no_sanitize("address")))
-#endif
-#endif
-#ifndef CHILD_CODE
-#define CHILD_CODE
-#endif
+#define CHILD_CODE ASP__CHILD_CODE
 
 /* Closes fds lo .. hi - 1 (a gap between kept fds): one close_range
  * where the kernel has it, so a passed fd at a high number does not cost
@@ -261,6 +256,8 @@ CHILD_CODE int asp__child_main(void *arg)
     c->started = 1;
     reset_signals();
     if (c->setsid && setsid() < 0)
+        goto fail;
+    if (c->ctty >= 0 && asp__pty_attach(c->ctty) < 0)
         goto fail;
     if (c->pgid >= 0 && setpgid(0, c->pgid) < 0)
         goto fail;

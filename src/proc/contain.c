@@ -214,7 +214,7 @@ static const asp__contain_ops cgroup_ops = {
 int asp__contain_prepare(asp_proc *p, const asp_spawn_opts *o,
                          asp__child_ctx *c)
 {
-    p->leader = (o->flags & (ASP_SPAWN_SETSID | ASP_SPAWN_NEW_PGROUP)) != 0;
+    p->leader = c->setsid || c->pgid == 0; /* by its flags or a terminal */
     if (o->contain == ASP_CONTAIN_CGROUP || o->contain == ASP_CONTAIN_AUTO) {
         int r = cgroup_prepare(p, o, c);
         if (r == 0) {

@@ -12,6 +12,8 @@
  *   wait.c         waits (async and blocking)
  *   stop.c         the timed kill escalation
  *   communicate.c  communicate and run
+ *   pty.c          pseudo-terminals (pty.h): the stdio kind ASP_STDIO_PTY
+ *   cgroup.c       cgroup v2 containment (cgroup.h)
  */
 #ifndef ASP_PROC_INTERNAL_H
 #define ASP_PROC_INTERNAL_H
@@ -21,6 +23,18 @@
 
 #include <signal.h>
 #include <sys/types.h>
+
+/* Code that runs in the child between clone and exec, on a borrowed stack
+ * in a process about to become another program: not instrumented by
+ * AddressSanitizer, whose stack bookkeeping only produces noise there. */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define ASP__CHILD_CODE __attribute__((no_sanitize("address")))
+#endif
+#endif
+#ifndef ASP__CHILD_CODE
+#define ASP__CHILD_CODE
+#endif
 
 /* ------------------------------------------------------------ loops */
 
@@ -93,6 +107,7 @@ struct asp_proc {
     enum asp__proc_phase phase;
     int freed;  /* the user freed the handle */
     int leader; /* the child leads its process group */
+    int pty;    /* the child's stdio is (partly) a terminal (pty.c) */
     int busy;   /* callbacks of this process on the stack */
     asp__list node;  /* ps->live */
     asp__list waits; /* pending asp_wait, in start order */
@@ -156,6 +171,8 @@ typedef struct asp__child_ctx {
     int npaths;
     const char *cwd;
     int setsid;
+    int ctty;   /* >= 0: after setsid, this fd (a terminal's slave)
+                   becomes the controlling terminal (pty.c) */
     pid_t pgid; /* -1: keep, 0: new group, > 0: join */
     asp__fdmove *moves;
     int nmoves;

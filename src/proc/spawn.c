@@ -5,9 +5,9 @@
  *  1. validate everything (nothing created yet, so errors leave nothing);
  *  2. note which of the parent's fds 0-2 are open, before this call opens
  *     anything that could land on those numbers;
- *  3. prepare: create pipes (close-on-exec from creation) and open files,
- *     build the environment, the PATH candidates, the fd moves and the
- *     stream objects;
+ *  3. prepare: create pipes and a terminal (pty.c), close-on-exec from
+ *     creation, and open files, build the environment, the PATH
+ *     candidates, the fd moves and the stream objects;
  *  4. launch: clone(CLONE_VM | CLONE_VFORK [| CLONE_PIDFD]) with every
  *     signal blocked; the child (child.c) either execs or stores its errno
  *     and exits; CLONE_VFORK resumes us only after that; a failed exec is
@@ -25,10 +25,12 @@
  * stores a flag and exits: if the store reached us, memory is shared;
  * if not, every spawn passes a close-on-exec error pipe and reads the
  * errno from it (EOF means the exec succeeded). The probe costs no fd, so
- * a spawn holds only what it hands over: two fds per pipe, the pidfd, and
+ * a spawn holds only what it hands over: two fds per pipe, a terminal's
+ * master and slave (and the master's duplicate for stdin), the pidfd, and
  * /dev/null or a file where asked.
  */
 #include "internal.h"
+#include "pty.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +65,7 @@ typedef struct spawn_res {
     int child_src[3];  /* what the child gets as 0, 1, 2 (-1: closed) */
     int owned[6];      /* fds this call opened for the child */
     int nowned;
+    int pty_slave;     /* the terminal's slave (also in owned), or -1 */
     int epipe[2];      /* the error pipe, where memory is copied */
     void *env_owned, *paths_owned, *scratch;
     pid_t pid;
@@ -144,6 +147,8 @@ static int validate(const char *const argv[], const asp_spawn_opts *o)
     if (o->read_buffer > ((size_t)1 << 30) || o->pipe_size > ((size_t)1 << 30))
         return -EINVAL;
     int e = validate_stdio(o);
+    if (!e)
+        e = asp__pty_validate(o);
     return e < 0 ? e : validate_pass(o);
 }
 
@@ -200,6 +205,29 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
     return 0;
 }
 
+/* Puts fd i on the spawn's terminal, opened at the first fd that asks
+ * for it (pty.c): the child gets the slave, closed here after the clone
+ * like a pipe's child end; the master is the reading stream's, and
+ * stdin's writer gets a duplicate of it. */
+static int make_pty(spawn_res *r, int i)
+{
+    int reader = asp__pty_reader(r->o);
+    if (r->pty_slave < 0) {
+        int e = asp__pty_open(r->o, &r->parent_end[reader], &r->pty_slave);
+        if (e < 0)
+            return e;
+        own(r, r->pty_slave);
+    }
+    r->child_src[i] = r->pty_slave;
+    if (i == 0) {
+        int fd = asp__pty_dup(r->parent_end[reader]);
+        if (fd < 0)
+            return fd;
+        r->parent_end[0] = fd;
+    }
+    return 0;
+}
+
 /* Sets up what the child gets as fds 0-2. */
 static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
                       const int open_before[3])
@@ -247,6 +275,11 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
             break;
         case ASP_STDIO_CLOSE:
             r->child_src[i] = -1;
+            break;
+        case ASP_STDIO_PTY:
+            e = make_pty(r, i);
+            if (e < 0)
+                return e;
             break;
         }
     }
@@ -340,8 +373,12 @@ static void restore_mask(const sigset_t *old)
 #endif
 }
 
-/* The probe child: one store into what may be our memory, then exit. */
-static int probe_main(void *arg)
+/* The probe child: one store into what may be our memory, then exit. It
+ * runs on the clone stack like child.c, and is left uninstrumented like
+ * it: AddressSanitizer would warn about the stack switch at the _exit,
+ * into whatever fd 2 is at that moment (a pipe to a child, in a host
+ * without 0-2). */
+ASP__CHILD_CODE static int probe_main(void *arg)
 {
     *(volatile int *)arg = 1;
     _exit(0);
@@ -474,8 +511,9 @@ static int make_streams(spawn_res *r)
         if (fd < 0)
             continue;
         r->parent_end[i] = -1; /* the stream owns it now, even on failure */
-        cfg.socket = i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR);
-        r->p->stdio[i] = i == 0 ? asp__writer_new(r->p->loop, fd)
+        cfg.tty = o->stdio[i].mode == ASP_STDIO_PTY;
+        cfg.socket = i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR) && !cfg.tty;
+        r->p->stdio[i] = i == 0 ? asp__writer_new(r->p->loop, fd, &cfg)
                                 : asp__reader_new(r->p->loop, fd, &cfg);
         if (!r->p->stdio[i])
             return -ENOMEM;
@@ -518,10 +556,12 @@ static int prepare(spawn_res *r, const int open_before[3])
         return e;
     c->argv = r->argv;
     c->cwd = o->cwd;
-    c->setsid = (o->flags & ASP_SPAWN_SETSID) != 0;
+    /* A terminal is the controlling terminal of a new session. */
+    c->setsid = (o->flags & ASP_SPAWN_SETSID) != 0 || r->pty_slave >= 0;
+    c->ctty = r->pty_slave;
     /* setsid() already makes the child lead a new group (and a session
      * leader may not call setpgid), so NEW_PGROUP adds nothing to it. */
-    c->pgid = (o->flags & ASP_SPAWN_SETSID)       ? -1
+    c->pgid = c->setsid                           ? -1
               : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
               : (o->pgid > 0 ? o->pgid : -1);
     c->errfd = r->epipe[1];
@@ -567,6 +607,7 @@ static int attach(spawn_res *r)
     asp_proc *p = r->p;
     p->watch.pid = r->pid;
     p->watch.pidfd = r->pidfd;
+    p->pty = r->c.ctty >= 0;
     int e = asp__proc_register(p);
     if (e < 0) {
         if (r->pidfd >= 0)
@@ -591,8 +632,10 @@ static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
     r->argv = argv;
     r->pidfd = -1;
     r->epipe[0] = r->epipe[1] = -1;
+    r->pty_slave = -1;
     r->c.errfd = -1;
     r->c.cgroup_fd = -1;
+    r->c.ctty = -1;
     for (int i = 0; i < 3; i++)
         r->parent_end[i] = r->child_src[i] = -1;
     int e = asp__procs_get(loop, &r->ps);

@@ -33,8 +33,9 @@ typedef struct wait_priv {
     asp_proc *proc;
     asp_wait_cb cb;
     int state;
-    int tree;     /* waits for the whole tree, not the exit */
-    unsigned gen; /* completions so far (a callback may restart w) */
+    int tree;  /* waits for the whole tree, not the exit */
+    int *done; /* set when w completes: the timer callback learns that its
+                  poll completed w, whose callback may have freed it */
 } wait_priv;
 
 _Static_assert(sizeof(wait_priv) <= sizeof(((asp_wait *)0)->private_),
@@ -51,7 +52,9 @@ static void wait_complete(asp_wait *w, int err)
     asp__list_del(&wp->node);
     asp_timer_stop(&wp->timer);
     wp->state = W_DONE;
-    wp->gen++;
+    if (wp->done)
+        *wp->done = 1;
+    wp->done = NULL;
     asp__proc_hold(p);
     wp->cb(w, err, &st, w->data);
     asp__proc_release(p);
@@ -83,13 +86,16 @@ static void wait_timer_cb(asp_timer *t, void *data)
     asp_proc *p = WP(w)->proc;
     (void)t;
     if (!wait_over(w)) {
-        unsigned gen = WP(w)->gen;
+        int done = 0;
+        WP(w)->done = &done;
         asp__proc_hold(p);
         recheck(p, WP(w)->tree);
-        /* That completed w (and its callback may have restarted it, or
-         * freed p). */
-        if (asp__proc_release(p) || WP(w)->gen != gen)
+        /* That completed w: its callback may have restarted it, freed it
+         * (the memory of asp_proc_wait_or_stop's record) or freed p; w is
+         * not touched again. */
+        if (asp__proc_release(p) || done)
             return;
+        WP(w)->done = NULL;
     }
     wait_complete(w, wait_over(w) ? 0 : -ETIMEDOUT);
 }
@@ -104,10 +110,8 @@ static int wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
     wait_priv *wp = WP(w);
     if ((wp->state == W_PENDING || wp->state == W_DUE) && wp->proc)
         return -EBUSY;
-    unsigned gen = wp->gen;
     memset(w, 0, sizeof *w);
     w->data = data;
-    wp->gen = gen;
     wp->proc = p;
     wp->cb = cb;
     wp->tree = tree;

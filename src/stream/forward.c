@@ -6,8 +6,9 @@
  * pipe to the other (or copies once, pipe to file or socket) and the data
  * never enters this process. Bytes already buffered, pairs splice cannot
  * serve (a socketpair stream into a file: neither end is a pipe; a target
- * opened O_APPEND) and systems without splice go through the stream's
- * buffer with read and write instead.
+ * opened O_APPEND), terminals (their end is an error to splice) and
+ * systems without splice go through the stream's buffer with read and
+ * write instead.
  *
  * The stream holds its own duplicate of the target (F_DUPFD_CLOEXEC): the
  * caller may close theirs at once, two streams may forward to one fd, and
@@ -65,7 +66,9 @@ static int fwd_setup(asp_stream *s, int fd)
     s->u.r.fwd.blocked = 0;
     s->u.r.fwd.err = 0;
 #ifdef ASP_HAVE_SPLICE
-    s->u.r.fwd.splice = 1;
+    /* A terminal splices (Linux >= 6.5) but reports its end as EIO, which
+     * splice cannot tell from a failing target: terminals are copied. */
+    s->u.r.fwd.splice = !s->tty;
 #else
     s->u.r.fwd.splice = 0;
 #endif

@@ -140,6 +140,10 @@ typedef struct asp__writer {
     asp__wchunk *head, *tail;
     size_t bytes;
     int broken; /* the pipe broke (EPIPE): the queue is dropped */
+    int last;   /* the last byte written, -1 before the first: a terminal
+                   needs to know whether its input ends mid-line */
+    int closing; /* a terminal's writer closed by the user: its fd stays
+                    open until the end-of-file characters are written */
     asp_drain_cb drain_cb;
     void *drain_data;
 } asp__writer;
@@ -151,6 +155,8 @@ struct asp_stream {
     enum asp__phase phase;
     int writer;     /* the write side: u.w, else u.r */
     int socket;     /* the transport is a socketpair */
+    int tty;        /* the fd is a terminal's master (see writer.c for
+                       its end of input, forward.c: never spliced) */
     unsigned busy;  /* our code is on the stack with callbacks below it */
     int doomed;     /* destroyed while busy: freed at the last release */
     int delivering; /* the deliver loop runs (requests made from a
@@ -170,6 +176,8 @@ typedef struct asp__stream_cfg {
     int64_t grace_ms;  /* 0: 2000; ASP_FOREVER: never cut */
     int fixed;         /* do not grow the pipe on bulk output */
     int socket;        /* a socketpair (no pipe ioctls, no splice out) */
+    int tty;           /* a terminal's master (no pipe ioctls, no splice;
+                          a writer ends with the end-of-file character) */
 } asp__stream_cfg;
 
 /* --- for the process module --- */
@@ -178,7 +186,8 @@ typedef struct asp__stream_cfg {
  * asp__stream_start. */
 asp_stream *asp__reader_new(asp_loop *loop, int fd,
                             const asp__stream_cfg *cfg);
-asp_stream *asp__writer_new(asp_loop *loop, int fd);
+asp_stream *asp__writer_new(asp_loop *loop, int fd,
+                            const asp__stream_cfg *cfg);
 void asp__stream_start(asp_stream *s);
 /* Closes s (pending requests complete with -ECANCELED) and frees it once
  * no callback of it is on the stack. */
@@ -240,6 +249,10 @@ void asp__fwd_cancel(asp_stream *s, int err);
 void asp__writer_update(asp_stream *s);
 void asp__writer_kick(asp_stream *s);
 void asp__writer_cancel(asp_stream *s);
+/* asp_stream_close on a terminal's writer: the end of input (writer.c). */
+void asp__writer_close_tty(asp_stream *s);
+/* Closes the fd a closing writer still holds (the stream is destroyed). */
+void asp__writer_drop_fd(asp_stream *s);
 
 /* SIGPIPE-free writes (writer.c): between enter and leave the calling
  * thread has SIGPIPE blocked; leave, told that the call may have raised

@@ -16,7 +16,9 @@
  * another CPU the pipe refills while we deliver, and one more read is
  * cheaper than a trip through the poll. At EOF (or a read error, such as
  * a terminal's EIO at hang-up) the fd is closed at once: a finished
- * stream holds no fd.
+ * stream holds no fd. Only read() says where the end is: a hang-up the
+ * poller reports is just readiness, and a terminal (Linux) may report it
+ * while output is still on its way (a short read, then more data).
  *
  * Modes say where the bytes go: the buffer (read.c's consumers), a
  * capture (capture.c, for communicate) or another fd (forward.c).
@@ -89,18 +91,25 @@ asp_stream *asp__reader_new(asp_loop *loop, int fd,
     r->bufsize = cfg->bufsize ? cfg->bufsize : DEFAULT_BUFSIZE;
     r->high_water = cfg->high_water ? cfg->high_water : DEFAULT_HIGH_WATER;
     r->grace_ms = cfg->grace_ms ? cfg->grace_ms : DEFAULT_GRACE_MS;
-    r->fixed = cfg->fixed || cfg->socket;
+    r->fixed = cfg->fixed || cfg->socket || cfg->tty;
     s->socket = cfg->socket;
+    s->tty = cfg->tty;
     r->fwd.fd = -1;
     asp_timer_init(loop, &r->grace, grace_cb, s);
     asp_timer_unref(&r->grace);
     return s;
 }
 
-/* A writer over fd. */
-asp_stream *asp__writer_new(asp_loop *loop, int fd)
+/* A writer over fd (only cfg->tty matters to it). */
+asp_stream *asp__writer_new(asp_loop *loop, int fd,
+                            const asp__stream_cfg *cfg)
 {
-    return stream_alloc(loop, fd, 1);
+    asp_stream *s = stream_alloc(loop, fd, 1);
+    if (s) {
+        s->tty = cfg->tty;
+        s->u.w.last = -1;
+    }
+    return s;
 }
 
 /* Starts reading (or writing what is queued). */
@@ -481,11 +490,16 @@ void asp__stream_cut_now(asp_stream *s)
 /* ------------------------------------------------------------ closing */
 
 /* Closes the fd and ends everything pending with -ECANCELED (a capture
- * learns its end through its done callback). Buffered data is dropped. */
+ * learns its end through its done callback). Buffered data is dropped.
+ * On a closed terminal writer whose end of input is still going out
+ * (writer.c), only that fd is left to close. */
 void asp__stream_close_fd(asp_stream *s)
 {
-    if (s->phase == ASP__PH_CLOSED)
+    if (s->phase == ASP__PH_CLOSED) {
+        if (s->writer)
+            asp__writer_drop_fd(s); /* a terminal's end of input in flight */
         return;
+    }
     asp_timer_stop(&s->kick);
     asp_io_stop(&s->io);
     if (s->fd >= 0)
@@ -513,7 +527,9 @@ size_t asp_stream_buffered(const asp_stream *s)
 {
     if (!s)
         return 0;
-    return s->writer ? s->u.w.bytes : asp__stream_avail(s);
+    if (s->writer) /* a terminal's end of input in flight is not counted */
+        return s->phase == ASP__PH_OPEN ? s->u.w.bytes : 0;
+    return asp__stream_avail(s);
 }
 
 /* EOF reached (or cut). */
@@ -536,7 +552,10 @@ int asp_stream_close(asp_stream *s)
     if (s->phase == ASP__PH_CLOSED)
         return -EBADF;
     asp__stream_hold(s);
-    asp__stream_close_fd(s);
+    if (s->writer && s->tty)
+        asp__writer_close_tty(s); /* the end-of-file character, not a hang-up */
+    else
+        asp__stream_close_fd(s);
     asp__stream_release(s);
     return 0;
 }

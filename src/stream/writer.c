@@ -13,14 +13,26 @@
  * with a zero-timeout sigtimedwait -- unless one was already pending
  * before, which then belongs to someone else. Systems with F_SETNOSIGPIPE
  * (macOS) set it on the fd instead.
+ *
+ * A terminal (the master of a pseudo-terminal) differs from a pipe in two
+ * ways. Its end of input is a character, not a close: closing the
+ * master would hang the child up, so asp_stream_close sends the
+ * end-of-file character in canonical mode (twice after an unfinished
+ * line) and keeps the fd open until the terminal took it. And it never
+ * says EPIPE: once no process holds the terminal, it takes a few KiB
+ * nobody reads, then reports "full" for ever while the poller reports the
+ * hang-up as writability (a busy loop); a writer checks for the hang-up
+ * before each burst and calls it a broken pipe.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,15 +124,31 @@ static void broken(asp_stream *s)
     drop_queue(s);
 }
 
+/* Whether the terminal behind the master fd is hung up: no process holds
+ * it any more (see the file comment). */
+static int tty_hung_up(int fd)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    int r;
+    do
+        r = poll(&p, 1, 0);
+    while (r < 0 && errno == EINTR);
+    return r > 0 && (p.revents & POLLHUP);
+}
+
 /* Writes buf until done or the pipe is full, inside the SIGPIPE guard.
  * Returns the bytes written; *err gets -errno for a failure other than a
- * full pipe. */
+ * full pipe (-EPIPE also for a hung-up terminal). */
 static size_t write_some(asp_stream *s, const char *buf, size_t len,
                          int *err)
 {
     asp__pipe_guard g;
     size_t done = 0;
     *err = 0;
+    if (s->tty && tty_hung_up(s->fd)) {
+        *err = -EPIPE;
+        return 0;
+    }
     in_guard_enter(&g);
     while (done < len) {
         ssize_t n = write(s->fd, buf + done, len - done);
@@ -134,6 +162,8 @@ static size_t write_some(asp_stream *s, const char *buf, size_t len,
         done += (size_t)n;
     }
     in_guard_leave(&g, *err == -EPIPE);
+    if (done > 0)
+        s->u.w.last = (unsigned char)buf[done - 1];
     return done;
 }
 
@@ -160,16 +190,38 @@ static void write_queue(asp_stream *s)
     }
 }
 
-/* Watches for writability while something is queued. */
+/* Closes the fd a closing writer (a terminal's, see asp__writer_close_tty)
+ * still holds, and drops what it still wanted to write. */
+void asp__writer_drop_fd(asp_stream *s)
+{
+    s->u.w.closing = 0;
+    asp_io_stop(&s->io);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    drop_queue(s);
+}
+
+/* Watches for writability while something is queued: for the child while
+ * the stream is open, or the end of input of a closed terminal's writer,
+ * which keeps no loop alive (it goes out whenever the loop runs). */
 void asp__writer_update(asp_stream *s)
 {
-    if (s->phase != ASP__PH_OPEN || !s->u.w.head) {
+    asp__writer *w = &s->u.w;
+    int open = s->phase == ASP__PH_OPEN;
+    if (!w->head || (!open && !w->closing)) {
         asp_io_stop(&s->io);
         return;
     }
-    asp_io_ref(&s->io);
-    if (asp_io_start(&s->io, ASP_WRITE) < 0)
+    if (open)
+        asp_io_ref(&s->io);
+    else
+        asp_io_unref(&s->io);
+    if (asp_io_start(&s->io, ASP_WRITE) < 0) {
         broken(s);
+        if (w->closing)
+            asp__writer_drop_fd(s);
+    }
 }
 
 /* Ends a pending drain with err. */
@@ -200,6 +252,8 @@ void asp__writer_io_cb(asp_io *io, int events, void *data)
     (void)events;
     asp__stream_hold(s);
     write_queue(s);
+    if (s->u.w.closing && (!s->u.w.head || s->u.w.broken))
+        asp__writer_drop_fd(s); /* the end of input is out, or cannot go */
     asp__writer_update(s);
     drain_check(s);
     asp__stream_release(s);
@@ -218,6 +272,67 @@ void asp__writer_cancel(asp_stream *s)
 {
     drop_queue(s);
     drain_done(s, -ECANCELED);
+}
+
+/* Whether byte c ends a line of canonical input under t. */
+static int ends_line(int c, const struct termios *t)
+{
+    if (c == '\n' || c == t->c_cc[VEOF])
+        return 1;
+    if (c == '\r' && (t->c_iflag & ICRNL) && !(t->c_iflag & IGNCR))
+        return 1;
+    if (c == t->c_cc[VEOL] && t->c_cc[VEOL] != _POSIX_VDISABLE)
+        return 1;
+#ifdef VEOL2
+    if (c == t->c_cc[VEOL2] && t->c_cc[VEOL2] != _POSIX_VDISABLE)
+        return 1;
+#endif
+    return 0;
+}
+
+/* The end of input for a terminal in its current modes: 0 characters
+ * outside canonical mode (there is none), else VEOF, twice after an
+ * unfinished line (the first one ends that line). Fills out. */
+static size_t tty_eof(const asp_stream *s, char out[2])
+{
+    struct termios t;
+    if (tcgetattr(s->fd, &t) < 0 || !(t.c_lflag & ICANON) ||
+        t.c_cc[VEOF] == _POSIX_VDISABLE)
+        return 0;
+    out[0] = out[1] = (char)t.c_cc[VEOF];
+    int last = s->u.w.last;
+    return last < 0 || ends_line(last, &t) ? 1 : 2;
+}
+
+/* asp_stream_close on a terminal's writer: the stream is closed for the
+ * caller at once (queued bytes dropped, a drain cancelled), but the fd
+ * stays open until the end-of-file characters are written (see the file
+ * comment). Runs with s held. */
+void asp__writer_close_tty(asp_stream *s)
+{
+    char eof[2];
+    size_t n = s->u.w.broken ? 0 : tty_eof(s, eof);
+    asp_timer_stop(&s->kick);
+    s->phase = ASP__PH_CLOSED;
+    asp__writer_cancel(s); /* its callback may free the process */
+    if (n == 0 || s->fd < 0) {
+        asp__writer_drop_fd(s);
+        return;
+    }
+    int err;
+    size_t done = write_some(s, eof, n, &err);
+    asp__wchunk *c = err || done == n ? NULL : asp__malloc(sizeof *c + 2);
+    if (!c) {
+        asp__writer_drop_fd(s); /* written, failed, or no memory for it */
+        return;
+    }
+    memcpy(c + 1, eof + done, n - done);
+    c->data = (const char *)(c + 1);
+    c->len = n - done;
+    c->off = 0;
+    queue_push(s, c);
+    s->u.w.closing = 1;
+    asp__writer_update(s);
 }
 
 /* A chunk referencing len bytes of buf (communicate's input, which the

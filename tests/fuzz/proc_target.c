@@ -2,7 +2,8 @@
  * proc_target.c - random sequences of API calls on the processes of one
  * loop: spawn, signals, waits (blocking, async, cancelled), escalations,
  * stdin writes/drains/closes, reads and cancels, communicate (blocking
- * and async), loop iterations and frees in every state, in any order.
+ * and async), loop iterations and frees in every state, in any order;
+ * the streams are pipes, socketpairs or a terminal.
  *
  * Each input byte pair is (op, argument); four process slots. Every call
  * must return 0 or one of the errors its contract lists; callbacks must
@@ -165,10 +166,17 @@ static void op_spawn(ctx *c, slot *s, unsigned a)
     o.stdio[0].mode = (a & 0x08) ? ASP_STDIO_PIPE : ASP_STDIO_NULL;
     o.stdio[1].mode = (a & 0x10) ? ASP_STDIO_PIPE : ASP_STDIO_NULL;
     o.stdio[2].mode = (a & 0x20) ? ASP_STDIO_PIPE : ASP_STDIO_NULL;
-    if (a & 0x40)
+    if ((a & 0xc0) == 0xc0) {
+        /* Both flags: a terminal instead (stdout on it, stdin and stderr
+         * where their bits say). */
+        for (int i = 0; i < 3; i++)
+            if (i == 1 || o.stdio[i].mode == ASP_STDIO_PIPE)
+                o.stdio[i].mode = ASP_STDIO_PTY;
+    } else if (a & 0x40) {
         o.flags |= ASP_SPAWN_NEW_PGROUP;
-    if (a & 0x80)
+    } else if (a & 0x80) {
         o.flags |= ASP_SPAWN_SOCKETPAIR;
+    }
     o.eof_grace_ms = 30;
     int r = asp_spawn(c->loop, &s->p, argv, &o);
     expect(c, "asp_spawn", r, -EMFILE, -EAGAIN, -ENOMEM, 0);

@@ -1,6 +1,6 @@
 /*
  * hostile.c - host programs that make life hard, each behaving as the
- * contract says: 0/1/2 closed, SIGCHLD ignored, the host's own SIGCHLD
+ * contract says: 0/1/2 closed (also with a terminal), SIGCHLD ignored, the host's own SIGCHLD
  * handler, another thread reaping our child, SIGPIPE at its default,
  * SIGTERM blocked and ignored, a low RLIMIT_NOFILE, a child stopped and
  * continued.
@@ -99,6 +99,53 @@ START_TEST(hostile_stdio_closed_throughout)
     ck_assert_ptr_nonnull(listing);
     ck_assert_str_eq(listing, "1\n");
     asp_free(listing);
+    ck_assert_int_eq(fr, 0);
+}
+END_TEST
+
+START_TEST(hostile_stdio_closed_pty)
+{
+    /* A terminal in a host without 0-2: the master must not take one of
+     * those numbers (the slave may, for the spawn's duration only), and
+     * the child still gets the terminal on all three. */
+    int save[3];
+    for (int i = 0; i < 3; i++) {
+        save[i] = fcntl(i, F_DUPFD_CLOEXEC, 100);
+        ck_assert_int_ge(save[i], 0);
+        close(i);
+    }
+    int ok = 1;
+    asp_loop *loop = NULL;
+    int r = asp_loop_new(&loop, NULL);
+    asp_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    for (int i = 0; i < 3; i++)
+        o.stdio[i].mode = ASP_STDIO_PTY;
+    o.pty.flags = ASP_PTY_NOECHO;
+    const char *argv[] = {asp_t_child_path(), "count", "tty", "fds", NULL};
+    asp_proc *p = NULL;
+    int sr = r == 0 ? asp_spawn(loop, &p, argv, &o) : r;
+    ok &= !is_open(0) && !is_open(1) && !is_open(2);
+    asp_result res = {0};
+    asp_comm_opts co = {0};
+    co.input = "abc";
+    co.input_len = 3;
+    int cr = sr == 0 ? asp_communicate(p, &co, &res) : sr;
+    ok &= !is_open(0) && !is_open(1) && !is_open(2);
+    if (sr == 0)
+        asp_proc_free(p, ASP_FREE_DETACH);
+    int fr = loop ? asp_loop_free(loop) : 0;
+    for (int i = 0; i < 3; i++) {
+        dup2(save[i], i);
+        close(save[i]);
+    }
+    ck_assert_msg(ok, "a library fd landed on 0, 1 or 2");
+    ck_assert_int_eq(r, 0);
+    ck_assert_int_eq(sr, 0);
+    ck_assert_int_eq(cr, 0);
+    ck_assert_str_eq(res.out, "3\r\n1 1 1 ctty=1 fg=1 leader=1\r\n0 1 2\r\n");
+    ck_assert_int_eq(res.status.code, 0);
+    asp_result_free(&res);
     ck_assert_int_eq(fr, 0);
 }
 END_TEST
@@ -475,6 +522,7 @@ Suite *suite_hostile(void)
     Suite *s = suite_create("hostile");
     TCase *tc = asp_t_case("hostile", 60);
     tcase_add_test(tc, hostile_stdio_closed_throughout);
+    tcase_add_test(tc, hostile_stdio_closed_pty);
     tcase_add_test(tc, hostile_sigchld_ignored);
     tcase_add_test(tc, hostile_host_sigchld_handler);
     tcase_add_test(tc, hostile_thread_waitpid_race);

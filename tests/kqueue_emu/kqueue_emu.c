@@ -24,6 +24,11 @@
  *    regular file: readable while the offset is before the end, .data the
  *    bytes left.
  *  - EVFILT_WRITE: level-triggered; EV_EOF once the reader is gone.
+ *  - A terminal's master (asproc's ASP_STDIO_PTY) is polled like a pipe:
+ *    EV_EOF on both filters once no process holds the terminal (poll's
+ *    POLLHUP), also while it still holds output (FreeBSD's pts reports
+ *    EV_EOF at that point too); the backend reads on until read() ends,
+ *    and never looks at .data, which is FIONREAD (0 for EVFILT_WRITE).
  *  - EVFILT_PROC with NOTE_EXIT: fires once when the process exits (not
  *    reaped: the status is read with WNOWAIT) with EV_EOF|EV_ONESHOT and
  *    the wait status in .data; the knote is dropped on delivery. Adding it
