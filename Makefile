@@ -87,12 +87,13 @@ LIB_HDR = include/asproc.h $(wildcard src/*/*.h)
 all: lib asprun
 lib: $(LIB)
 
-# The command-line tool (tools/asprun.c), on the static library.
+# The command-line tool (tools/asprun*.c), on the static library.
 ASPRUN = $(BUILD)/asprun
 asprun: $(ASPRUN)
-$(ASPRUN): tools/asprun.c include/asproc.h $(LIB)
+ASPRUN_SRC = tools/asprun.c tools/asprun_pty.c
+$(ASPRUN): $(ASPRUN_SRC) tools/asprun.h include/asproc.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 $(WARN) $(CFLAGS) -Iinclude $< $(LIB) -lpthread -o $@
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -Iinclude $(ASPRUN_SRC) $(LIB) -lpthread -o $@
 
 # The archive is rebuilt whenever the configuration changes (config stamp).
 $(LIB): $(LIB_OBJ) $(OBJDIR)/.stamp

@@ -2,8 +2,8 @@
  * test_asprun.c - the asprun tool, run through the library itself: exit
  * statuses as coreutils' timeout gives them, the timeout stopping the
  * whole tree (also a setsid'd escapee under a cgroup), what a command
- * leaves behind going with it, SIGTERM passed on, the JSON summary, and
- * bad usage.
+ * leaves behind going with it, SIGTERM passed on, the JSON summary, a
+ * command on a terminal of its own (--pty), and bad usage.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -145,6 +145,41 @@ START_TEST(asprun_forwards_sigterm)
 }
 END_TEST
 
+/* --pty: COMMAND sees a terminal of the given size, gets asprun's stdin
+ * (piped here: no echo) with its end of file, and every byte of its
+ * output arrives even when it exits at once after writing. */
+START_TEST(asprun_pty)
+{
+    asp_result r;
+    const char *child = asp_t_child_path();
+    ck_assert_int_eq(ASPRUN(&r, "--size", "50x132", "--", child, "tty",
+                            "winsize", "exit", "6"),
+                     6);
+    ck_assert_ptr_nonnull(strstr(r.out, "1 1 1 ctty=1"));
+    ck_assert_ptr_nonnull(strstr(r.out, "50 132"));
+    asp_result_free(&r);
+    ck_assert_int_eq(ASPRUN(&r, "--pty", "--", child, "out", "1048576"), 0);
+    ck_assert_uint_eq(r.out_len, 1048576);
+    for (size_t i = 0; i < r.out_len; i++)
+        if (r.out[i] != (char)('a' + i % 26))
+            ck_abort_msg("byte %zu differs", i);
+    asp_result_free(&r);
+    /* Input through the terminal: "echo" copies it back until the end
+     * of file that closing our stdin sends. */
+    const char *argv[] = {asprun_path(), "--pty", "--", child, "echo", NULL};
+    asp_comm_opts co = {0};
+    co.input = "hello\n";
+    co.input_len = 6;
+    co.timeout_ms = 30000;
+    ck_assert_int_eq(asp_run(NULL, argv, NULL, &co, &r), 0);
+    ck_assert_int_eq(r.status.code, 0);
+    ck_assert_str_eq(r.out, "hello\r\n"); /* the terminal's "\n" */
+    asp_result_free(&r);
+    ck_assert_int_eq(ASPRUN(&r, "--size", "0x80", child), 125);
+    asp_result_free(&r);
+}
+END_TEST
+
 /* The asprun suite. */
 Suite *suite_asprun(void)
 {
@@ -154,6 +189,7 @@ Suite *suite_asprun(void)
     tcase_add_test(tc, asprun_timeout_stops_the_tree);
     tcase_add_test(tc, asprun_leftovers_go_with_the_command);
     tcase_add_test(tc, asprun_forwards_sigterm);
+    tcase_add_test(tc, asprun_pty);
     suite_add_tcase(s, tc);
     return s;
 }

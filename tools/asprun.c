@@ -12,7 +12,7 @@
  * forwarding through asp_loop_wakeup (async-signal-safe), the status.
  */
 #define _GNU_SOURCE
-#include "asproc.h"
+#include "asprun.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -47,6 +47,13 @@ static const char usage_text[] =
     "                            leaves the group: a cgroup of its own\n"
     "                            where cgroup v2 is writable, else the\n"
     "                            group (the default)\n"
+    "    --pty          run COMMAND on a pseudo-terminal of its own: its\n"
+    "                   output is copied to asprun's stdout, asprun's\n"
+    "                   stdin to its input (our terminal, if stdin is\n"
+    "                   one, is in raw mode meanwhile: keys go through\n"
+    "                   as typed), our window size follows it\n"
+    "    --size RxC     the terminal's rows and columns (implies --pty;\n"
+    "                   default: our terminal's size, else 24x80)\n"
     "    --rusage       add CPU time and memory to the summary\n"
     "    --json         print a summary as one JSON object on stderr\n"
     "    -h, --help     this text\n"
@@ -64,30 +71,12 @@ static const char usage_text[] =
     "\n"
     "EXAMPLES\n"
     "    asprun --timeout 60000 -- make -j8\n"
-    "    asprun --timeout 5000 --kill tree --json -- ./flaky-test\n";
+    "    asprun --timeout 5000 --kill tree --json -- ./flaky-test\n"
+    "    asprun --pty --size 50x132 -- ls --color=auto\n";
 
-enum kill_what { KILL_CHILD, KILL_GROUP, KILL_TREE };
-
-typedef struct opts {
-    int64_t timeout_ms;
-    int64_t grace_ms;
-    enum kill_what kill;
-    int rusage, json;
-    char **argv;
-} opts;
-
-/* What the run came to. */
-typedef struct run {
-    asp_loop *loop;
-    asp_proc *p;
-    const opts *o;
-    int done, timed_out;
-    asp_status st;
-} run;
-
-/* Signals received, bit per signal: set by the handler, taken by the
- * wakeup callback on the loop's thread. */
-static volatile sig_atomic_t pending_int, pending_term;
+/* Signals received: set by the handler, taken by the wakeup callback on
+ * the loop's thread. */
+static volatile sig_atomic_t pending_int, pending_term, pending_winch;
 static asp_loop *the_loop;
 
 /* The handler: note the signal, wake the loop (async-signal-safe). A
@@ -97,7 +86,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     int from_kill = si->si_code == SI_USER || si->si_code == SI_QUEUE;
-    if (sig == SIGINT)
+    if (sig == SIGWINCH)
+        pending_winch = 1;
+    else if (sig == SIGINT)
         pending_int = from_kill ? 2 : 1;
     else
         pending_term = from_kill ? 2 : 1;
@@ -139,6 +130,17 @@ static void on_wakeup(asp_loop *loop, void *data)
         pending_term = 0;
         forward(r, SIGTERM, how);
     }
+    if (pending_winch) {
+        pending_winch = 0;
+        pty_resize(r);
+    }
+}
+
+/* The run is over once COMMAND exited and, on a terminal, its output is
+ * drained. */
+void run_check_finished(run *r)
+{
+    r->finished = r->exited && (!r->o->pty || r->drained);
 }
 
 /* The child exited (err 0) or the timeout stopped it (-ETIMEDOUT). */
@@ -146,9 +148,10 @@ static void on_done(asp_proc *p, int err, const asp_status *st, void *data)
 {
     run *r = data;
     (void)p;
-    r->done = 1;
+    r->exited = 1;
     r->timed_out = err == -ETIMEDOUT;
     r->st = *st;
+    run_check_finished(r);
 }
 
 /* Parses a non-negative number of milliseconds; -1 when it is not one. */
@@ -170,8 +173,21 @@ static int parse_option(opts *o, const char *a, const char *v)
         return o->rusage = 1, 0;
     if (!strcmp(a, "--json"))
         return o->json = 1, 0;
+    if (!strcmp(a, "--pty"))
+        return o->pty = 1, 0;
     if (!v)
         return -1;
+    if (!strcmp(a, "--size")) {
+        unsigned r, c;
+        char x;
+        if (sscanf(v, "%ux%u%c", &r, &c, &x) != 2 || !r || !c ||
+            r > 65535 || c > 65535)
+            return -1;
+        o->rows = (unsigned short)r;
+        o->cols = (unsigned short)c;
+        o->pty = 1;
+        return 1;
+    }
     if (!strcmp(a, "--timeout"))
         return (o->timeout_ms = parse_ms(v)) < 0 ? -1 : 1;
     if (!strcmp(a, "--grace"))
@@ -229,6 +245,10 @@ static asp_spawn_opts spawn_opts(const opts *o)
                  : o->kill == KILL_GROUP ? ASP_CONTAIN_PGROUP
                                          : ASP_CONTAIN_NONE;
     so.eof_grace_ms = ASP_FOREVER; /* no pipes: the stdio is ours */
+    if (o->pty) {
+        pty_spawn_opts(o, &so);
+        so.eof_grace_ms = 0; /* the default grace for the terminal */
+    }
     return so;
 }
 
@@ -260,6 +280,7 @@ static void install_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL);
 }
 
 /* Gives the terminal's foreground to COMMAND's new group (as a shell does
@@ -268,8 +289,8 @@ static void install_handlers(void)
 static int hand_terminal(asp_proc *p)
 {
     if (asp_proc_containment(p) != ASP_CONTAIN_PGROUP || !isatty(0) ||
-        tcgetpgrp(0) != getpgrp())
-        return 0;
+        tcgetpgrp(0) != getpgrp() || asp_proc_stdout(p))
+        return 0; /* (with --pty, COMMAND has a terminal of its own) */
     return tcsetpgrp(0, asp_proc_pid(p)) == 0;
 }
 
@@ -349,6 +370,8 @@ static int start(run *r, const opts *o)
     }
     asp_kill_opts k = kill_opts(o, r->p);
     e = asp_proc_wait_or_stop_start(r->p, o->timeout_ms, &k, on_done, r);
+    if (e == 0 && o->pty)
+        e = pty_start(r);
     if (e < 0) {
         fprintf(stderr, "asprun: %s\n", asp_strerror(e));
         asp_proc_free(r->p, ASP_FREE_KILL);
@@ -388,9 +411,11 @@ int main(int argc, char **argv)
     int code = start(&r, &o);
     if (code == 0) {
         int fg = hand_terminal(r.p);
-        int e = asp_loop_run_until(r.loop, &r.done);
+        int e = asp_loop_run_until(r.loop, &r.finished);
         if (fg)
             restore_terminal();
+        if (o.pty)
+            pty_finish(&r);
         code = e < 0 ? 125 : exit_code(&r);
         /* What COMMAND left running in its group or tree goes with it
          * (a cgroup cannot be removed while it holds processes). */
