@@ -20,6 +20,7 @@
  *   ids               print "pid pgid sid\n"
  *   sigstate          print "mask:<blocked signals> ign:<ignored signals>\n"
  *   stdin-closed      print "closed\n" if fd 0 is not open, else "open\n"
+ *   nofile            print the soft and hard RLIMIT_NOFILE: "<soft> <hard>\n"
  *   close-stdin       close fd 0
  *
  * Without "exit" it exits 0 at the end.
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,6 +197,13 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "stdin-closed")) {
             const char *r = fcntl(0, F_GETFD) < 0 ? "closed\n" : "open\n";
             put(1, r, strlen(r));
+        } else if (!strcmp(a, "nofile")) {
+            struct rlimit rl;
+            getrlimit(RLIMIT_NOFILE, &rl);
+            int len = snprintf(line, sizeof line, "%llu %llu\n",
+                               (unsigned long long)rl.rlim_cur,
+                               (unsigned long long)rl.rlim_max);
+            put(1, line, (size_t)len);
         } else if (!strcmp(a, "close-stdin")) {
             close(0);
         } else {

@@ -23,6 +23,7 @@ static const asp_t_suite suites[] = {
     {"forward", suite_forward, 1},
     {"communicate", suite_communicate, 1},
     {"regress", suite_regress, 1},
+    {"limits", suite_limits, 1},
 #ifdef ASP_TEST_EXAMPLES
     {"examples", suite_examples, 0},
 #endif

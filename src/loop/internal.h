@@ -194,6 +194,12 @@ void asp__source_close(asp_loop *loop);
 /* Whether pidfds work here: 1, 0, or -errno (the probe could not run). */
 int asp__pidfd_supported(void);
 
+/* --- the open-file limit (limits.c) --- */
+/* Whether a child should get the soft RLIMIT_NOFILE of before
+ * asp_raise_fd_limit back: 1 with *rl the limits to set in the child,
+ * else 0 (never raised, or the process has set another limit since). */
+int asp__fd_limit_restore(struct rlimit *rl);
+
 /* --- notifier and fd helpers (notify.c) --- */
 int asp__notifier_open(asp__notifier *n);
 void asp__notifier_close(asp__notifier *n);

@@ -10,7 +10,8 @@
  *
  * Order: signals to default (all were blocked by the parent around the
  * clone, so no handler of the parent can run here), session/group, fds,
- * cwd, the signal mask emptied, exec.
+ * cwd, the soft fd limit of before asp_raise_fd_limit, the signal mask
+ * emptied, exec.
  *
  * When the parent passes an error pipe (ctx->errfd, see spawn.c), its
  * write end is moved off every fd number a move targets, so no dup2 can
@@ -256,6 +257,11 @@ CHILD_CODE int asp__child_main(void *arg)
         goto fail;
     if (c->cwd && chdir(c->cwd) < 0)
         goto fail;
+    /* The soft fd limit of before asp_raise_fd_limit (best effort: the
+     * program gets the raised one rather than no program). setrlimit is
+     * one system call, no libc state. */
+    if (c->nofile_restore)
+        (void)setrlimit(RLIMIT_NOFILE, &c->nofile);
 
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);

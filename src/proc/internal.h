@@ -141,6 +141,8 @@ typedef struct asp__child_ctx {
     int nkeep;
     int *srcs;  /* sorted distinct sources (closing the rest first) */
     int nsrcs;
+    int nofile_restore;   /* set nofile before the exec (limits.c) */
+    struct rlimit nofile;
     volatile int err;     /* errno of the failed step, written by the child */
     volatile int started; /* set by the child first: memory is shared */
     int errfd; /* >= 0: also write the errno here (see spawn.c) */

@@ -521,6 +521,7 @@ static int prepare(spawn_res *r, const int open_before[3])
               : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
               : (o->pgid > 0 ? o->pgid : -1);
     c->errfd = r->epipe[1];
+    c->nofile_restore = asp__fd_limit_restore(&c->nofile);
     return 0;
 }
 
