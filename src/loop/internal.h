@@ -29,6 +29,7 @@
 #define ASP__F_ACTIVE 0x2u /* started */
 #define ASP__F_UNREF 0x4u  /* does not keep the loop alive */
 #define ASP__F_READY 0x8u  /* timer: collected as due, callback pending */
+#define ASP__F_KNOWN 0x10u /* io: the library's own fd (ASP__EV_KNOWN) */
 
 /* How many events one backend poll may return. */
 #define ASP__MAX_EVENTS 1024
@@ -51,6 +52,7 @@ typedef struct asp__io_priv {
     int events; /* wanted */
     int kernel; /* registered with the backend */
     unsigned flags;
+    uint64_t since; /* loop->polls when started: events of later polls only */
 } asp__io_priv;
 
 /* The private parts, found in the public structs' reserved rooms. */
@@ -114,6 +116,7 @@ struct asp_loop {
     asp__event fired[ASP__MAX_EVENTS];
     int nfired;    /* events of the dispatch in progress */
     int fired_pos; /* index being dispatched */
+    uint64_t polls; /* backend polls so far (io.c) */
 
     unsigned nref; /* active referenced watchers/timers + internal refs */
     int running;
@@ -168,6 +171,9 @@ int asp__block(asp_loop *loop, int (*start)(void *ctx),
 void asp__timers_run(asp_loop *loop, uint64_t seq_limit);
 int64_t asp__timers_next(const asp_loop *loop, uint64_t now_ns);
 void asp__io_dispatch(asp_loop *loop);
+/* Marks w (initialised, not started) as watching one of the library's
+ * own fds, open and pollable: the backend need not check it. */
+void asp__io_known(asp_io *w);
 /* The loop of a started or stopped-but-initialised timer. */
 asp_loop *asp__timer_loop(const asp_timer *t);
 

@@ -159,6 +159,20 @@ CHILD_CODE static int target_of_other(const asp__child_ctx *c, int i, int fd)
     return 0;
 }
 
+/* Opens /dev/null as fd dst (inheritable). The moves run in target
+ * order and dst is free here, so open(2), which takes the lowest free
+ * number, lands on dst; should it land elsewhere, the fd is moved there.
+ * Returns 0, or -1 with errno. */
+CHILD_CODE static int open_null_on(int dst)
+{
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0 || fd == dst)
+        return fd < 0 ? -1 : 0;
+    int r = dup2(fd, dst);
+    close(fd);
+    return r < 0 ? -1 : 0;
+}
+
 /* Puts every fd in place without ever needing a free fd above the
  * highest one involved (a passed fd may sit at RLIMIT_NOFILE - 1):
  *  1. everything but the sources and the error pipe is closed;
@@ -167,7 +181,8 @@ CHILD_CODE static int target_of_other(const asp__child_ctx *c, int i, int fd)
  *     is copied to a free number clear of every target; the error pipe
  *     too if it sits on a target;
  *  3. every source is dup2'd onto its target (dup2 clears close-on-exec;
- *     a source already at its target has the flag cleared instead);
+ *     a source already at its target has the flag cleared instead), or
+ *     /dev/null opened there;
  *  4. everything but the targets and the error pipe is closed.
  * After step 2 no pending source sits on another move's target, so the
  * dup2s may go in any order. Returns 0, or -1 with errno. */
@@ -193,7 +208,10 @@ CHILD_CODE static int arrange_fds(asp__child_ctx *c, int *errfd)
     }
     for (int i = 0; i < c->nmoves; i++) {
         const asp__fdmove *m = &c->moves[i];
-        if (m->src < 0)
+        if (m->src == ASP__FD_DEVNULL) {
+            if (open_null_on(m->dst) < 0)
+                return -1;
+        } else if (m->src < 0)
             close(m->dst);
         else if (m->src == m->dst ? fcntl(m->dst, F_SETFD, 0) < 0
                                   : dup2(m->src, m->dst) < 0)

@@ -120,7 +120,9 @@ void asp__comm_cancel(asp_proc *p);
 
 /* --------------------------------------------------------- spawn/env */
 
-/* One fd the child must see: src (parent's fd, -1 to close) as dst. */
+/* One fd the child must see: src (parent's fd, -1 to close,
+ * ASP__FD_DEVNULL to open /dev/null) as dst. */
+#define ASP__FD_DEVNULL (-2)
 typedef struct asp__fdmove {
     int src, dst;
 } asp__fdmove;

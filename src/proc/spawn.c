@@ -26,7 +26,7 @@
  * if not, every spawn passes a close-on-exec error pipe and reads the
  * errno from it (EOF means the exec succeeded). The probe costs no fd, so
  * a spawn holds only what it hands over: two fds per pipe, the pidfd, and
- * /dev/null or a file where asked.
+ * a file where asked (/dev/null is opened by the child).
  */
 #include "internal.h"
 
@@ -102,6 +102,8 @@ static int validate_pass(const asp_spawn_opts *o)
 {
     if (o->npass_fds && !o->pass_fds)
         return -EINVAL;
+    if (o->npass_fds == 0)
+        return 0; /* and no system call for the limit */
     rlim_t fdmax = fd_limit();
     for (size_t i = 0; i < o->npass_fds; i++) {
         const asp_fdmap *m = &o->pass_fds[i];
@@ -179,9 +181,9 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
     if (ours < 0)
         return ours;
     r->parent_end[i] = ours;
-    e = asp__set_nonblock(ours);
-    if (e < 0)
-        return e;
+    /* A new pipe end or socket has no status flag to keep: one fcntl. */
+    if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
+        return -errno;
 #ifdef F_SETNOSIGPIPE
     /* Where the fd itself can refuse SIGPIPE (macOS), stdin's writes need
      * no signal-mask dance (wstream.c). */
@@ -196,11 +198,13 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
     return 0;
 }
 
-/* Sets up what the child gets as fds 0-2. */
+/* Sets up what the child gets as fds 0-2. /dev/null is opened by the
+ * child itself (ASP__FD_DEVNULL), as posix_spawn's file actions do: the
+ * parent saves an open and a close per spawn, and a failure still comes
+ * back as the spawn's error. */
 static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
                       const int open_before[3])
 {
-    int devnull = -1;
     for (int i = 0; i < 3; i++) {
         const asp_stdio *s = &o->stdio[i];
         int e;
@@ -214,13 +218,7 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
                 return e;
             break;
         case ASP_STDIO_NULL:
-            if (devnull < 0) {
-                devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (devnull < 0)
-                    return -errno;
-                own(r, devnull);
-            }
-            r->child_src[i] = devnull;
+            r->child_src[i] = ASP__FD_DEVNULL;
             break;
         case ASP_STDIO_FD:
             r->child_src[i] = s->fd;
@@ -618,9 +616,10 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
     int e = validate(argv, o);
     if (e < 0)
         return e;
-    int open_before[3];
+    int open_before[3]; /* asked only where the child inherits it */
     for (int i = 0; i < 3; i++)
-        open_before[i] = fcntl(i, F_GETFD) >= 0;
+        open_before[i] = o->stdio[i].mode == ASP_STDIO_INHERIT &&
+                         fcntl(i, F_GETFD) >= 0;
     e = res_init(&r, loop, argv, o);
     if (!e)
         e = prepare(&r, open_before);

@@ -52,6 +52,10 @@
 #endif
 
 #define SMALL_MAX ((size_t)1 << 20)
+/* A capture's first block holds 4 KiB; it grows (doubling) once a read
+ * would get less room than the capture holds, or than MIN_ROOM. */
+#define FIRST_BLOCK ((size_t)4096)
+#define MIN_ROOM ((size_t)512)
 #define HUGE ((size_t)2 << 20)
 /* SLOW_STEPS huge steps in a row, each slower than SLOW_HUGE_NS (2 MiB at
  * 2 GB/s), mean the kernel is getting every huge page from the host: small
@@ -131,7 +135,7 @@ static void prefault(asp__capture *c, size_t upto)
 /* Grows the block so that room >= need; 0 or -ENOMEM. */
 static int grow(asp__capture *c, size_t need)
 {
-    size_t room = c->room ? c->room * 2 : 4096;
+    size_t room = c->room ? c->room * 2 : FIRST_BLOCK;
     if (room < need)
         room = need;
 #ifdef ASP_HAVE_MREMAP
@@ -173,11 +177,20 @@ static int grow(asp__capture *c, size_t need)
 }
 
 /* Room for a direct read of up to want bytes: NULL when the cap is
- * reached or memory ran out (the caller reads elsewhere and discards). */
+ * reached or memory ran out (the caller reads elsewhere and discards).
+ * A read asks for no more room than the capture holds already (at least
+ * MIN_ROOM), so the block doubles with the data: a job's few hundred
+ * bytes cost one 4 KiB block, not a whole read buffer (64 KiB, whose
+ * malloc and free moved the heap's break and faulted pages in on every
+ * capture), and a large capture makes a handful of smaller reads at its
+ * start. */
 char *asp__capture_space(asp__capture *c, size_t want, size_t *room)
 {
     if (c->failed || (c->cap && c->len >= c->cap))
         return NULL;
+    size_t grown = c->len > MIN_ROOM ? c->len : MIN_ROOM;
+    if (want > grown)
+        want = grown;
     if (c->cap && want > c->cap - c->len)
         want = c->cap - c->len;
     /* One byte always stays free for the NUL that asp__capture_take adds,

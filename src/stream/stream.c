@@ -73,6 +73,7 @@ static asp_stream *stream_alloc(asp_loop *loop, int fd, int writer)
     s->writer = writer;
     asp_io_init(loop, &s->io, fd, writer ? asp__writer_io_cb : on_readable,
                 s);
+    asp__io_known(&s->io); /* our pipe, socket or terminal */
     asp_io_unref(&s->io);
     asp_timer_init(loop, &s->kick, kick_cb, s);
     return s;
