@@ -29,5 +29,7 @@ void asp_spawn_rate(const struct bench_args *a); /* asp_sys_bench.c */
 void asp_conc(const struct bench_args *a, int at_once); /* asp_conc_bench.c */
 void asp_timer_late(const struct bench_args *a); /* asp_sys_bench.c */
 void asp_escalation(const struct bench_args *a); /* asp_sys_bench.c */
+void asp_jobs(const struct bench_args *a);       /* asp_jobs_bench.c */
+void asp_many(const struct bench_args *a);       /* asp_jobs_bench.c */
 
 #endif

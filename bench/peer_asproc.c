@@ -2,7 +2,8 @@
  * peer_asproc.c - the asproc side of every comparison: one measurement
  * per run.
  *
- *   peer_asproc tput|lines|capture|fwd|fwd-chunks|spawn|conc|conc-seq|timer|escalation
+ *   peer_asproc tput|lines|capture|fwd|fwd-chunks|spawn|conc|conc-seq|timer|
+ *               escalation|jobs|many
  *               [options, see common.h]
  */
 #include "asp_bench.h"
@@ -79,6 +80,10 @@ int main(int argc, char **argv)
         asp_timer_late(&a);
     else if (strcmp(a.mode, "escalation") == 0)
         asp_escalation(&a);
+    else if (strcmp(a.mode, "jobs") == 0)
+        asp_jobs(&a);
+    else if (strcmp(a.mode, "many") == 0)
+        asp_many(&a);
     else {
         fprintf(stderr, "peer_asproc: unknown mode %s\n", a.mode);
         return 1;

@@ -1,7 +1,7 @@
 /*
  * peer_uv.c - the libuv peer: one measurement per run.
  *
- *   peer_uv tput|lines|capture|fwd [options, see common.h]
+ *   peer_uv tput|lines|capture|fwd|jobs [options, see common.h]
  *
  * The writer is started with uv_spawn and its stdout read with
  * uv_read_start, as a libuv program would; libuv connects UV_CREATE_PIPE
@@ -11,6 +11,7 @@
 #include "child.h"
 #include "common.h"
 #include "pattern.h"
+#include "uv_peer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -199,6 +200,8 @@ int main(int argc, char **argv)
         measure(&a, MODE_CAPTURE);
     else if (strcmp(a.mode, "fwd") == 0)
         measure(&a, MODE_FORWARD);
+    else if (strcmp(a.mode, "jobs") == 0)
+        uv_jobs(&a);
     else
         bench_die("unknown mode for peer_uv", EINVAL);
     return 0;

@@ -20,6 +20,9 @@ FULL = {
     "spawns": 2000, "heap_mib": 2048,
     "children": 1000, "child_size": MIB,
     "timer_samples": 1000, "escalations": 1000,
+    "jobs_pairs": 3, "jobs": 10_000, "jobs_asyncio": 2000, "job_size": 300,
+    "job_conc": (1, 8, 64),
+    "many_pairs": 3, "many": (100, 1000, 10_000),
     "chunk": 64 * 1024, "verify": False, "timeout": 600,
 }
 
@@ -35,6 +38,9 @@ QUICK = {
     "spawns": 50, "heap_mib": 64,
     "children": 1000, "child_size": 100_000,
     "timer_samples": 20, "escalations": 10,
+    "jobs_pairs": 1, "jobs": 300, "jobs_asyncio": 100, "job_size": 300,
+    "job_conc": (1, 8, 64),
+    "many_pairs": 1, "many": (100, 1000),
     "chunk": 12345, "verify": True, "timeout": 120,
 }
 
@@ -45,10 +51,14 @@ class Suite:
 
     variants: (name, peer, mode, extra options) with peer one of raw, uv,
     asyncio, asproc. ratios: (A, B, bar text or None, invert) where invert
-    turns a ratio of rates into a ratio of times (slowdowns)."""
+    turns a ratio of rates into a ratio of times (slowdowns). extras: the
+    other figures a run prints, {RESULT key: (suffix, unit)}; "A-cpu" in
+    a ratio names variant A's figure of the key whose suffix is "-cpu"."""
 
     def __init__(self, name, key, unit, rounds, variants, ratios,
-                 cpu=-1, child_cpu=-1, samples=False, bench=None):
+                 cpu=-1, child_cpu=-1, samples=False, bench=None,
+                 extras=None):
+        self.extras = extras or {}
         self.name = name
         self.key = key
         self.unit = unit
@@ -73,6 +83,48 @@ def stream_variants(mode, size, size_asyncio, transports):
     out.append(("libuv", "uv", mode, {"size": size}))
     out.append(("asyncio", "asyncio", mode, {"size": size_asyncio}))
     return out
+
+
+def jobs_suite(cfg):
+    """Many short jobs (the build-tool shape): at each concurrency the
+    raw posix_spawn + poll runner, asproc (asp_run_start), libuv and
+    asyncio, side by side; jobs/s and the parent's CPU per job."""
+    variants, ratios = [], []
+    for c in cfg["job_conc"]:
+        for peer, label in (("raw", "raw"), ("asproc", "asproc"),
+                            ("uv", "libuv"), ("asyncio", "asyncio")):
+            n = cfg["jobs_asyncio"] if peer == "asyncio" else cfg["jobs"]
+            variants.append((f"{label}-c{c}", peer, "jobs",
+                             {"count": n, "size": cfg["job_size"],
+                              "conc": c}))
+        a = f"asproc-c{c}"
+        ratios += [
+            (a, f"raw-c{c}", ">= 1.0", False),
+            (f"{a}-cpu", f"raw-c{c}-cpu", "<= 1.1", False),
+            (a, f"libuv-c{c}", ">= 1.0", False),
+            (f"{a}-cpu", f"libuv-c{c}-cpu", None, False),
+            (a, f"asyncio-c{c}", None, False),
+        ]
+    return Suite("jobs", "jobs", "jobs/s", cfg["jobs_pairs"], variants,
+                 ratios, extras={"jobs-cpu": ("-cpu", "us/job")})
+
+
+def many_suite(cfg):
+    """Many idle children held at once, then released together: the time
+    per child at each count (the bar: the largest count within 1.3x of
+    the smallest), asproc and the raw posix_spawn loop side by side, and
+    the memory and fds per child."""
+    variants = []
+    for n in cfg["many"]:
+        variants.append((f"raw-{n}", "raw", "many", {"count": n}))
+        variants.append((f"asproc-{n}", "asproc", "many", {"count": n}))
+    lo, hi = cfg["many"][0], cfg["many"][-1]
+    ratios = [(f"asproc-{hi}", f"asproc-{lo}", "<= 1.3", False),
+              (f"raw-{hi}", f"raw-{lo}", None, False)]
+    ratios += [(f"asproc-{n}", f"raw-{n}", None, False) for n in cfg["many"]]
+    return Suite("many", "many", "us/child", cfg["many_pairs"], variants,
+                 ratios, extras={"many-rss": ("-rss", "KiB/child"),
+                                 "many-fds": ("-fds", "fds/child")})
 
 
 def suites(cfg):
@@ -138,7 +190,10 @@ def suites(cfg):
             ("asproc", "raw-realloc", None, False),
             ("asproc-socketpair", "raw-realloc-socketpair", None, False),
             ("asproc", "asyncio", None, False),
-        ], cpu=0, child_cpu=1))
+            ("asproc-rss", "captured", "<= 1.05", False),
+            ("asproc-socketpair-rss", "captured", "<= 1.05", False),
+        ], cpu=0, child_cpu=1,
+        extras={"capture-rss": ("-rss", "x-captured")}))
     n, heap = cfg["spawns"], cfg["heap_mib"]
     big = f"{heap // 1024}g" if heap >= 1024 else f"{heap}m"
     out.append(Suite(
@@ -163,6 +218,8 @@ def suites(cfg):
              {"count": kids, "size": each}),
             ("asproc-1", "asproc", "conc-seq", {"count": kids, "size": each}),
         ], [(f"asproc-{kids}", "asproc-1", ">= 0.8", False)]))
+    out.append(jobs_suite(cfg))
+    out.append(many_suite(cfg))
     blocks = cfg["timer_blocks"]
     out.append(Suite(
         "timer", "timer", "us", blocks, [
