@@ -115,6 +115,8 @@ typedef struct asp__reader {
     asp_read_cb cb;
     void *cb_data;
     int paused;
+    unsigned epoch; /* moves when the request, the pause or the phase
+                       changes: ends a burst of line callbacks (read.c) */
 
     enum asp__mode mode;
     asp__capture *capture;

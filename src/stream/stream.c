@@ -500,6 +500,7 @@ void asp__stream_close_fd(asp_stream *s)
     asp__reader *r = &s->u.r;
     asp_timer_stop(&r->grace);
     r->start = r->end = 0;
+    r->epoch++;
     switch (r->mode) {
     case ASP__MODE_CAPTURE: asp__capture_end(s); break;
     case ASP__MODE_FORWARD: asp__fwd_cancel(s, -ECANCELED); break;
