@@ -24,6 +24,7 @@ void asp_reap_ok(asp_proc *p);
 void asp_tput(const struct bench_args *a);       /* asp_stream_bench.c */
 void asp_lines(const struct bench_args *a);      /* asp_stream_bench.c */
 void asp_capture(const struct bench_args *a);    /* asp_stream_bench.c */
+void asp_capture_seq(const struct bench_args *a); /* asp_stream_bench.c */
 void asp_forward(const struct bench_args *a, int chunks); /* asp_stream_bench.c */
 void asp_spawn_rate(const struct bench_args *a); /* asp_sys_bench.c */
 void asp_conc(const struct bench_args *a, int at_once); /* asp_conc_bench.c */

@@ -2,7 +2,7 @@
  * peer_asproc.c - the asproc side of every comparison: one measurement
  * per run.
  *
- *   peer_asproc tput|lines|capture|fwd|fwd-chunks|spawn|conc|conc-seq|timer|
+ *   peer_asproc tput|lines|capture|capseq|fwd|fwd-chunks|spawn|conc|conc-seq|timer|
  *               escalation|jobs|many
  *               [options, see common.h]
  */
@@ -66,6 +66,8 @@ int main(int argc, char **argv)
         asp_lines(&a);
     else if (strcmp(a.mode, "capture") == 0)
         asp_capture(&a);
+    else if (strcmp(a.mode, "capseq") == 0)
+        asp_capture_seq(&a);
     else if (strcmp(a.mode, "fwd") == 0)
         asp_forward(&a, 0);
     else if (strcmp(a.mode, "fwd-chunks") == 0)

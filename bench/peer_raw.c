@@ -1,7 +1,7 @@
 /*
  * peer_raw.c - the raw C peer: one measurement per run.
  *
- *   peer_raw tput|lines|capture|fwd|spawn|timer|jobs|many
+ *   peer_raw tput|lines|capture|capseq|fwd|spawn|timer|jobs|many
  *            [options, see common.h]
  */
 #include "common.h"
@@ -24,6 +24,8 @@ int main(int argc, char **argv)
         raw_forward(&a);
     else if (strcmp(a.mode, "capture") == 0)
         raw_capture(&a);
+    else if (strcmp(a.mode, "capseq") == 0)
+        raw_capture_seq(&a);
     else if (strcmp(a.mode, "spawn") == 0)
         raw_spawn(&a);
     else if (strcmp(a.mode, "timer") == 0)

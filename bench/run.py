@@ -279,7 +279,8 @@ def header(log, cfg, quick):
             f"(asyncio {cfg['lines_asyncio']}), capture {cfg['capture']} B "
             f"(asyncio {cfg['capture_asyncio']} B), jobs {cfg['jobs']} x "
             f"{cfg['job_size']} B to stdout and stderr (asyncio "
-            f"{cfg['jobs_asyncio']}), many {cfg['many']} children; ratios "
+            f"{cfg['jobs_asyncio']}), capseq {cfg['capseq']} x "
+            f"{cfg['capseq_size']} B, many {cfg['many']} children; ratios "
             "are of rates, so sizes may differ")
 
 
@@ -296,7 +297,8 @@ def main():
     cfg = dict(suites.QUICK if args.quick else suites.FULL)
     if args.pairs > 0:
         for k in ("pairs", "spawn_pairs", "capture_pairs", "conc_pairs",
-                  "timer_blocks", "jobs_pairs", "many_pairs"):
+                  "timer_blocks", "jobs_pairs", "many_pairs",
+                  "capseq_pairs"):
             cfg[k] = args.pairs
     log = Log()
     header(log, cfg, args.quick)

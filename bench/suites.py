@@ -20,6 +20,7 @@ FULL = {
     "spawns": 2000, "heap_mib": 2048,
     "children": 1000, "child_size": MIB,
     "timer_samples": 1000, "escalations": 1000,
+    "capseq_pairs": 3, "capseq": 500, "capseq_size": MIB,
     "jobs_pairs": 3, "jobs": 10_000, "jobs_asyncio": 2000, "job_size": 300,
     "job_conc": (1, 8, 64),
     "many_pairs": 3, "many": (100, 1000, 10_000),
@@ -38,6 +39,7 @@ QUICK = {
     "spawns": 50, "heap_mib": 64,
     "children": 1000, "child_size": 100_000,
     "timer_samples": 20, "escalations": 10,
+    "capseq_pairs": 1, "capseq": 20, "capseq_size": MIB + 12345,
     "jobs_pairs": 1, "jobs": 300, "jobs_asyncio": 100, "job_size": 300,
     "job_conc": (1, 8, 64),
     "many_pairs": 1, "many": (100, 1000),
@@ -83,6 +85,33 @@ def stream_variants(mode, size, size_asyncio, transports):
     out.append(("libuv", "uv", mode, {"size": size}))
     out.append(("asyncio", "asyncio", mode, {"size": size_asyncio}))
     return out
+
+
+def capseq_suite(cfg):
+    """Many captures of 1 MiB one after another on one loop (a build tool
+    capturing job outputs): asproc with and without its per-loop cache of
+    capture mappings, the raw realloc loop and libuv."""
+    n, size = cfg["capseq"], cfg["capseq_size"]
+    variants = []
+    for t in ("pipe", "socketpair"):
+        suffix = "" if t == "pipe" else "-socketpair"
+        variants += [
+            (f"raw-realloc{suffix}", "raw", "capseq",
+             {"count": n, "size": size, "transport": t}),
+            (f"asproc{suffix}", "asproc", "capseq",
+             {"count": n, "size": size, "transport": t}),
+            (f"asproc{suffix}-nocache", "asproc", "capseq",
+             {"count": n, "size": size, "transport": t + "-nocache"}),
+        ]
+    variants.append(("libuv", "uv", "capseq", {"count": n, "size": size}))
+    return Suite("capseq", "capseq", "GB/s", cfg["capseq_pairs"], variants, [
+        ("asproc", "asproc-nocache", None, False),
+        ("asproc-socketpair", "asproc-socketpair-nocache", None, False),
+        ("asproc", "libuv", None, False),
+        ("asproc-socketpair", "libuv", None, False),
+        ("asproc", "raw-realloc", None, False),
+        ("asproc-socketpair", "raw-realloc-socketpair", None, False),
+    ], cpu=0, child_cpu=1)
 
 
 def jobs_suite(cfg):
@@ -194,6 +223,7 @@ def suites(cfg):
             ("asproc-socketpair-rss", "captured", "<= 1.05", False),
         ], cpu=0, child_cpu=1,
         extras={"capture-rss": ("-rss", "x-captured")}))
+    out.append(capseq_suite(cfg))
     n, heap = cfg["spawns"], cfg["heap_mib"]
     big = f"{heap // 1024}g" if heap >= 1024 else f"{heap}m"
     out.append(Suite(
