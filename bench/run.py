@@ -306,7 +306,10 @@ def main():
     peers, writer = find_peers(args.build, lib, log)
     only = set(filter(None, args.only.split(",")))
     failures, results = [], []
-    for suite in suites.suites(cfg):
+    all_suites = suites.suites(cfg)
+    for note in suites.NOTES:
+        log.say(f"# note {note}")
+    for suite in all_suites:
         if only and suite.name not in only and suite.bench not in only:
             continue
         per_round, pooled = run_suite(suite, peers, writer, cfg, log,

@@ -218,6 +218,19 @@ int asp__pipe(int fds[2], int extra_flags);
  * numbers and a child inheriting "stdin" would get our epoll fd. Returns
  * the fd to use (closing the old one), or -errno. */
 int asp__fd_high(int fd);
+/* Keeps the low fd numbers free for the fds a spawn hands its child: a
+ * spawn's child copies (Linux: shares, then copies the part below) only
+ * the fd table up to the highest fd it is given, so those fds should be
+ * low, and in a process holding thousands of long-lived fds -- a stream
+ * end and a pidfd per child -- new fds would otherwise always come at the
+ * top. So a long-lived fd of the library at ASP__PARK_FROM or above moves
+ * to ASP__PARK_BASE or above (one fcntl and one close, only in processes
+ * with that many fds), and the numbers in between stay free for the
+ * short-lived ones. Returns the fd to use (the same one if it is low or
+ * the limit leaves no room above). */
+#define ASP__PARK_FROM 64
+#define ASP__PARK_BASE 256
+int asp__fd_park(int fd);
 int asp__set_nonblock(int fd);
 
 #endif

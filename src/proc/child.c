@@ -9,7 +9,8 @@
  * reads it after the child is gone) and exits with 127.
  *
  * Order: signals to default (all were blocked by the parent around the
- * clone, so no handler of the parent can run here), session/group, fds,
+ * clone, so no handler of the parent can run here), session/group, an fd
+ * table of its own (when cloned sharing the parent's), fds,
  * cwd, the soft fd limit of before asp_raise_fd_limit, the signal mask
  * emptied, exec.
  *
@@ -30,10 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 #ifdef ASP_HAVE_LINUX
-#include <sys/syscall.h>
-#endif
-#ifdef ASP_HAVE_LINUX
 #include <dirent.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #endif
 
 #ifndef NSIG
@@ -221,6 +221,31 @@ CHILD_CODE static int arrange_fds(asp__child_ctx *c, int *errfd)
     return 0;
 }
 
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+/* The child was cloned sharing the parent's fd table (CLONE_FILES, see
+ * spawn.c): it gets a table of its own before it changes any fd, holding
+ * only the fds below cut -- close_range(cut, ~0U, CLOSE_RANGE_UNSHARE)
+ * copies just those (Linux 5.9); elsewhere unshare copies them all, as
+ * the clone would have. Returns 0, or -1 with errno. */
+CHILD_CODE static int own_fd_table(int cut)
+{
+#ifdef ASP_HAVE_CLOSE_RANGE
+    if (syscall(SYS_close_range, (unsigned)cut, ~0u, CLOSE_RANGE_UNSHARE) ==
+        0)
+        return 0;
+#endif
+#ifdef ASP_HAVE_CLONE
+    return unshare(CLONE_FILES);
+#else
+    (void)cut;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 /* Hands err to the parent: in the shared memory, and through the error
  * pipe when there is one. */
 CHILD_CODE static void report(asp__child_ctx *c, int errfd, int err)
@@ -270,6 +295,8 @@ CHILD_CODE int asp__child_main(void *arg)
     if (c->setsid && setsid() < 0)
         goto fail;
     if (c->pgid >= 0 && setpgid(0, c->pgid) < 0)
+        goto fail;
+    if (c->shared_files && own_fd_table(c->cut) < 0)
         goto fail;
     if (arrange_fds(c, &errfd) < 0)
         goto fail;

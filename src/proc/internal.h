@@ -143,6 +143,9 @@ typedef struct asp__child_ctx {
     int nkeep;
     int *srcs;  /* sorted distinct sources (closing the rest first) */
     int nsrcs;
+    int shared_files; /* cloned with CLONE_FILES: first get an own fd
+                         table, copying the fds below cut only */
+    int cut;
     int nofile_restore;   /* set nofile before the exec (limits.c) */
     struct rlimit nofile;
     volatile int err;     /* errno of the failed step, written by the child */
