@@ -21,6 +21,8 @@
  *   sigstate          print "mask:<blocked signals> ign:<ignored signals>\n"
  *   stdin-closed      print "closed\n" if fd 0 is not open, else "open\n"
  *   nofile            print the soft and hard RLIMIT_NOFILE: "<soft> <hard>\n"
+ *   blocking          print, for fds 0-2, "b" (blocking), "n" (O_NONBLOCK)
+ *                     or "-" (closed), then "\n"
  *   close-stdin       close fd 0
  *
  * Without "exit" it exits 0 at the end.
@@ -204,6 +206,12 @@ int main(int argc, char **argv)
                                (unsigned long long)rl.rlim_cur,
                                (unsigned long long)rl.rlim_max);
             put(1, line, (size_t)len);
+        } else if (!strcmp(a, "blocking")) {
+            for (int fd = 0; fd < 3; fd++) {
+                int fl = fcntl(fd, F_GETFL);
+                put(1, fl < 0 ? "-" : (fl & O_NONBLOCK) ? "n" : "b", 1);
+            }
+            put(1, "\n", 1);
         } else if (!strcmp(a, "close-stdin")) {
             close(0);
         } else {

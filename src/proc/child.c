@@ -181,8 +181,9 @@ CHILD_CODE static int open_null_on(int dst)
  *     is copied to a free number clear of every target; the error pipe
  *     too if it sits on a target;
  *  3. every source is dup2'd onto its target (dup2 clears close-on-exec;
- *     a source already at its target has the flag cleared instead), or
- *     /dev/null opened there;
+ *     a source already at its target has the flag cleared instead) and
+ *     made blocking if it is one of the spawn's new pipes, or /dev/null
+ *     opened there;
  *  4. everything but the targets and the error pipe is closed.
  * After step 2 no pending source sits on another move's target, so the
  * dup2s may go in any order. Returns 0, or -1 with errno. */
@@ -215,6 +216,9 @@ CHILD_CODE static int arrange_fds(asp__child_ctx *c, int *errfd)
             close(m->dst);
         else if (m->src == m->dst ? fcntl(m->dst, F_SETFD, 0) < 0
                                   : dup2(m->src, m->dst) < 0)
+            return -1;
+        /* A new pipe end has no other status flag: 0 clears O_NONBLOCK. */
+        if (m->src >= 0 && m->clear_nb && fcntl(m->dst, F_SETFL, 0) < 0)
             return -1;
     }
     close_all_but(3, c->keep, c->nkeep, *errfd);

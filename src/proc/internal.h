@@ -125,6 +125,8 @@ void asp__comm_cancel(asp_proc *p);
 #define ASP__FD_DEVNULL (-2)
 typedef struct asp__fdmove {
     int src, dst;
+    int clear_nb; /* src is non-blocking (one of our new pipes): the child
+                     makes dst blocking */
 } asp__fdmove;
 
 /* Everything the child needs, prepared by the parent so that the child

@@ -61,6 +61,7 @@ typedef struct spawn_res {
     asp__child_ctx c;
     int parent_end[3]; /* our side of each piped stream */
     int child_src[3];  /* what the child gets as 0, 1, 2 (-1: closed) */
+    int child_nb[3];   /* child_src[i] is non-blocking: the child clears it */
     int owned[6];      /* fds this call opened for the child */
     int nowned;
     int epipe[2];      /* the error pipe, where memory is copied */
@@ -157,11 +158,14 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
 {
     int fds[2];
     int e;
+    int both_nb = 1; /* both ends non-blocking: the child clears its own */
     if (i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR)) {
-#ifdef SOCK_CLOEXEC
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                       0, fds) < 0)
             return -errno;
 #else
+        both_nb = 0;
         /* macOS: no SOCK_CLOEXEC; the child closes every unlisted fd. */
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
             return -errno;
@@ -169,21 +173,24 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
         (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
 #endif
     } else {
-        e = asp__pipe(fds, 0);
+        e = asp__pipe(fds, O_NONBLOCK);
         if (e < 0)
             return e;
     }
-    /* The child's end stays blocking: children expect blocking stdio. */
+    /* Our end is non-blocking; the child's end must be blocking (children
+     * expect blocking stdio): made so by the child itself after it put
+     * the fd in place, which spares the parent a system call per pipe. */
     int ours = i == 0 ? fds[1] : fds[0];
     int theirs = i == 0 ? fds[0] : fds[1];
     r->child_src[i] = own(r, theirs);
+    r->child_nb[i] = both_nb;
     ours = asp__fd_high(ours); /* our end lives on: keep it off 0-2 */
     if (ours < 0)
         return ours;
     ours = asp__fd_park(ours); /* and above the child's, in a big table */
     r->parent_end[i] = ours;
-    /* A new pipe end or socket has no status flag to keep: one fcntl. */
-    if (fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
+    /* A new socket has no status flag to keep: one fcntl. */
+    if (!both_nb && fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
         return -errno;
 #ifdef F_SETNOSIGPIPE
     /* Where the fd itself can refuse SIGPIPE (macOS), stdin's writes need
@@ -239,6 +246,7 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
         }
         case ASP_STDIO_STDOUT:
             r->child_src[i] = r->child_src[1];
+            r->child_nb[i] = r->child_nb[1];
             break;
         case ASP_STDIO_CLOSE:
             r->child_src[i] = -1;
@@ -281,6 +289,7 @@ static int make_moves(spawn_res *r)
         int dst = i < 3 ? (int)i : o->pass_fds[i - 3].child_fd;
         c->moves[i].src = src;
         c->moves[i].dst = dst;
+        c->moves[i].clear_nb = i < 3 ? r->child_nb[i] : 0;
         if (src >= 0)
             sorted_add(c->srcs, &c->nsrcs, src);
         if (dst >= 3)
