@@ -349,7 +349,7 @@ void asp__stream_capture(asp_stream *s, asp__capture *c,
 {
     asp__reader *r = &s->u.r;
     size_t a = asp__stream_avail(s);
-    if (!c->cache && !c->block)
+    if (!c->cache)
         c->cache = asp__capcache_get(s->loop);
     if (a)
         asp__capture_add(c, r->buf + r->start, a);
