@@ -278,8 +278,9 @@ def header(log, cfg, quick):
             f"{cfg['tput_asyncio']} B), lines {cfg['lines']} x 64 B "
             f"(asyncio {cfg['lines_asyncio']}), capture {cfg['capture']} B "
             f"(asyncio {cfg['capture_asyncio']} B), jobs {cfg['jobs']} x "
-            f"{cfg['job_size']} B to stdout and stderr (asyncio "
-            f"{cfg['jobs_asyncio']}), capseq {cfg['capseq']} x "
+            f"{cfg['job_size']} B to stdout and stderr (libuv "
+            f"{cfg['jobs_libuv']}, asyncio {cfg['jobs_asyncio']}), capseq "
+            f"{cfg['capseq']} x "
             f"{cfg['capseq_size']} B, many {cfg['many']} children; ratios "
             "are of rates, so sizes may differ")
 
