@@ -1,6 +1,6 @@
 # bench/bench.mk - the benchmark suite, included by the top-level Makefile.
 #
-#   make bench         full suite (3-4 minutes on 2 cores); figures to
+#   make bench         full suite (about 9 minutes on 2 cores); figures to
 #                      stdout and bench/results.txt
 #   make bench-quick   every benchmark at small sizes with every byte
 #                      checked (under a minute); exits non-zero when a
