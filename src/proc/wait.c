@@ -29,7 +29,8 @@ typedef struct wait_priv {
     asp_proc *proc;
     asp_wait_cb cb;
     int state;
-    unsigned gen; /* completions so far (a callback may restart w) */
+    int *over; /* set to 1 when w completes: its callback may free w, so
+                  wait_timer_cb learns of it through its own stack */
 } wait_priv;
 
 _Static_assert(sizeof(wait_priv) <= sizeof(((asp_wait *)0)->private_),
@@ -46,7 +47,9 @@ static void wait_complete(asp_wait *w, int err)
     asp__list_del(&wp->node);
     asp_timer_stop(&wp->timer);
     wp->state = W_DONE;
-    wp->gen++;
+    if (wp->over)
+        *wp->over = 1;
+    wp->over = NULL;
     asp__proc_hold(p);
     wp->cb(w, err, &st, w->data);
     asp__proc_release(p);
@@ -60,13 +63,15 @@ static void wait_timer_cb(asp_timer *t, void *data)
     asp_proc *p = WP(w)->proc;
     (void)t;
     if (p->phase == ASP__PP_RUNNING) {
-        unsigned gen = WP(w)->gen;
+        int over = 0;
+        WP(w)->over = &over;
         asp__proc_hold(p);
         asp__proc_poll(p);
-        /* The reap completed w (and its callback may have restarted it,
-         * or freed p). */
-        if (asp__proc_release(p) || WP(w)->gen != gen)
+        /* The reap completed w: its callback may have restarted, reused or
+         * freed w (or freed p), so w is not looked at again. */
+        if (asp__proc_release(p) || over)
             return;
+        WP(w)->over = NULL;
     }
     wait_complete(w, p->phase != ASP__PP_RUNNING ? 0 : -ETIMEDOUT);
 }
@@ -81,10 +86,8 @@ int asp_proc_wait_start(asp_wait *w, asp_proc *p, int64_t timeout_ms,
     wait_priv *wp = WP(w);
     if ((wp->state == W_PENDING || wp->state == W_DUE) && wp->proc)
         return -EBUSY;
-    unsigned gen = wp->gen;
     memset(w, 0, sizeof *w);
     w->data = data;
-    wp->gen = gen;
     wp->proc = p;
     wp->cb = cb;
     wp->state = W_PENDING;
