@@ -13,7 +13,22 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+
+/* Whether this runs under valgrind, which keeps its own copy of the
+ * open-file limit (the kernel's, which children inherit, stays as it was)
+ * and refuses changes to the hard limit: the tests that need the real
+ * thing say so and stop there. */
+static int limits_virtual(const char *test)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    if (!pre || !strstr(pre, "vgpreload"))
+        return 0;
+    fprintf(stderr, "%s: under valgrind (limits are virtual), skipped\n",
+            test);
+    return 1;
+}
 
 /* The current limits; fails the test if they cannot be read. */
 static struct rlimit limits(void)
@@ -92,6 +107,8 @@ START_TEST(limits_never_lower)
     /* A lowered hard limit (any process may lower its own) stays where it
      * is, and so does a soft limit already at it: nothing is lowered to
      * some default, nothing raised past the hard limit. */
+    if (limits_virtual("limits_never_lower"))
+        return;
     struct rlimit rl = limits();
     rlim_t hard = low_soft(rl.rlim_max) + 1;
     set_limits(hard, hard);
@@ -123,6 +140,8 @@ static void child_limits(unsigned long long *soft, unsigned long long *hard)
 
 START_TEST(limits_children_get_the_soft_limit_of_before)
 {
+    if (limits_virtual("limits_children_get_the_soft_limit_of_before"))
+        return;
     struct rlimit rl = limits();
     rlim_t low = low_soft(rl.rlim_max);
     set_limits(low, rl.rlim_max);
@@ -140,6 +159,8 @@ END_TEST
 
 START_TEST(limits_children_unchanged_without_a_raise)
 {
+    if (limits_virtual("limits_children_unchanged_without_a_raise"))
+        return;
     struct rlimit rl = limits();
     rlim_t low = low_soft(rl.rlim_max);
     set_limits(low, rl.rlim_max);
