@@ -402,10 +402,11 @@ START_TEST(forward_reader_leaves_midway)
         asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "8000000");
         int fds[2];
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-        /* Large, but the output cannot fit in it (the kernel doubles it
-         * to 2 MiB): a reader that leaves, however late it runs on a busy
-         * machine, always leaves bytes unsent. */
-        int big = 1 << 20;
+        /* What the default net.core.wmem_max grants (the kernel doubles
+         * it): on a host that raised wmem_max (4 MiB here), a 4 MiB
+         * request let the socket hold all of the output, and a slow run
+         * (ASan) finished the forward before the reader left. */
+        int big = 212992;
         (void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
         leaver l = {.rfd = fds[0],
                     .limit = 1 + ((size_t)i * 7919u * 13u) % 4000000u};
@@ -414,7 +415,10 @@ START_TEST(forward_reader_leaves_midway)
         ssize_t n = asp_stream_forward(asp_proc_stdout(p), fds[1]);
         close(fds[1]);
         pthread_join(th, NULL);
-        ck_assert_int_eq(n, -EPIPE);
+        /* A reader that leaves unread data behind resets the connection:
+         * the send then waiting for room fails with ECONNRESET, later ones
+         * with EPIPE. Either says the reader is gone. */
+        ck_assert_msg(n == -EPIPE || n == -ECONNRESET, "forward: %zd", n);
         asp_t_sigpipe_untouched();
         ck_assert_int_eq(asp_proc_free(p, ASP_FREE_KILL), 0);
         asp_t_loop_free(loop);
