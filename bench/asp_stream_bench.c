@@ -151,6 +151,56 @@ void asp_capture(const struct bench_args *a)
     asp_must(asp_loop_free(loop), "asp_loop_free");
 }
 
+/* The library's switch for its per-loop cache of capture mappings
+ * (src/stream/capcache.c; internal, reached here through the static
+ * library), so that the benchmark can show the capture with and without
+ * it. */
+extern int asp__capcache_off;
+
+/* a->count captures of a->size bytes one after another on one loop,
+ * through asp_communicate, each result checked and freed before the
+ * next. A transport ending in "-nocache" runs without the library's
+ * cache of capture mappings. Prints the aggregate rate. */
+void asp_capture_seq(const struct bench_args *a)
+{
+    struct bench_args t = *a;
+    char transport[32];
+    snprintf(transport, sizeof transport, "%s", a->transport);
+    char *cut = strstr(transport, "-nocache");
+    if (cut) {
+        *cut = '\0';
+        asp__capcache_off = 1;
+    }
+    t.transport = transport;
+    asp_spawn_opts o = asp_bench_opts(&t);
+    asp_loop *loop;
+    struct pat pat;
+    if (pat_init(&pat, PAT_BYTES, (size_t)a->size) != 0)
+        bench_die("pattern", ENOMEM);
+    char *const *argv = bench_writer_argv(a, 0, 0);
+    asp_must(asp_loop_new(&loop, NULL), "asp_loop_new");
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < a->count; i++) {
+        asp_proc *p;
+        asp_result res;
+        asp_must(asp_spawn(loop, &p, (const char *const *)argv, &o),
+                 "asp_spawn");
+        asp_must(asp_communicate(p, NULL, &res), "asp_communicate");
+        if (res.status.kind != ASP_EXIT_CODE || res.status.code != 0)
+            bench_die("writer did not exit 0", EIO);
+        if (res.out_len != a->size || !pat_check(&pat, 0, res.out,
+                                                 res.out_len))
+            bench_mismatch("asproc: captured bytes differ", (uint64_t)i);
+        asp_result_free(&res);
+        asp_must(asp_proc_free(p, ASP_FREE_DETACH), "asp_proc_free");
+    }
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    asp_must(asp_loop_free(loop), "asp_loop_free");
+    bench_result("capseq", a->variant,
+                 (double)a->size * (double)a->count / secs / 1e9, "GB/s");
+    pat_free(&pat);
+}
+
 /* What the chunks variant of forwarding keeps between callbacks. */
 struct relay {
     int fd; /* the sink's pipe (blocking) */

@@ -1,6 +1,6 @@
 # bench/bench.mk - the benchmark suite, included by the top-level Makefile.
 #
-#   make bench         full suite (3-4 minutes on 2 cores); figures to
+#   make bench         full suite (about 9 minutes on 2 cores); figures to
 #                      stdout and bench/results.txt
 #   make bench-quick   every benchmark at small sizes with every byte
 #                      checked (under a minute); exits non-zero when a
@@ -43,14 +43,17 @@ else
 BENCH_HAVE_LIB := $(if $(strip $(LIB_SRC)),1)
 endif
 
-BENCH_SHARED = $(BENCH_BUILD)/common.o $(BENCH_BUILD)/pattern.o
+BENCH_SHARED = $(BENCH_BUILD)/common.o $(BENCH_BUILD)/pattern.o \
+               $(BENCH_BUILD)/jobs.o
 BENCH_RAW_OBJ = $(BENCH_BUILD)/peer_raw.o $(BENCH_BUILD)/raw_stream.o \
-                $(BENCH_BUILD)/raw_sys.o $(BENCH_BUILD)/child.o
+                $(BENCH_BUILD)/raw_sys.o $(BENCH_BUILD)/child.o \
+                $(BENCH_BUILD)/raw_jobs.o
 BENCH_ASP_OBJ = $(BENCH_BUILD)/peer_asproc.o $(BENCH_BUILD)/child.o \
                 $(BENCH_BUILD)/asp_stream_bench.o \
                 $(BENCH_BUILD)/asp_sys_bench.o \
                 $(BENCH_BUILD)/asp_conc_bench.o \
-                $(BENCH_BUILD)/asp_tree_bench.o
+                $(BENCH_BUILD)/asp_tree_bench.o \
+                $(BENCH_BUILD)/asp_jobs_bench.o
 
 BENCH_BINS = $(BENCH_BUILD)/writer $(BENCH_BUILD)/peer_raw \
              $(if $(BENCH_HAVE_UV),$(BENCH_BUILD)/peer_uv) \
@@ -73,7 +76,7 @@ $(BENCH_BUILD)/%.o: bench/%.c $(BENCH_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $(BENCH_INC) -c $< -o $@
 
-$(BENCH_BUILD)/peer_uv.o: bench/peer_uv.c $(BENCH_HDR)
+$(BENCH_BUILD)/peer_uv.o $(BENCH_BUILD)/uv_jobs.o: $(BENCH_BUILD)/%.o: bench/%.c $(BENCH_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) $(BENCH_INC) $(BENCH_UV_CFLAGS) -c $< -o $@
 
@@ -83,7 +86,8 @@ $(BENCH_BUILD)/writer: $(BENCH_BUILD)/writer.o $(BENCH_SHARED)
 $(BENCH_BUILD)/peer_raw: $(BENCH_RAW_OBJ) $(BENCH_SHARED)
 	$(CC) $(BENCH_CFLAGS) -o $@ $^
 
-$(BENCH_BUILD)/peer_uv: $(BENCH_BUILD)/peer_uv.o $(BENCH_BUILD)/child.o $(BENCH_SHARED)
+$(BENCH_BUILD)/peer_uv: $(BENCH_BUILD)/peer_uv.o $(BENCH_BUILD)/uv_jobs.o \
+                        $(BENCH_BUILD)/child.o $(BENCH_SHARED)
 	$(CC) $(BENCH_CFLAGS) -o $@ $^ $(BENCH_UV_LIBS)
 
 $(BENCH_BUILD)/peer_asproc: $(BENCH_ASP_OBJ) $(BENCH_SHARED) $(LIB)

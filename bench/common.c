@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -23,7 +24,7 @@ static _Noreturn void usage(const char *prog)
             "socketpair|epoll|cgroup|pgroup|none]\n"
             "       [--cpu K] [--child-cpu K] [--size N[K|M|G]] "
             "[--chunk N[K|M]]\n"
-            "       [--count N] [--heap-mib N] [--verify]\n",
+            "       [--count N] [--heap-mib N] [--conc N] [--verify]\n",
             prog);
     exit(1);
 }
@@ -78,6 +79,7 @@ void bench_parse(int argc, char **argv, struct bench_args *a)
     a->chunk = 64 * 1024;
     a->size = 64u << 20;
     a->count = 100;
+    a->conc = 1;
     if (argc < 2 || argv[1][0] == '-')
         usage(argv[0]);
     a->mode = argv[1];
@@ -100,12 +102,14 @@ void bench_parse(int argc, char **argv, struct bench_args *a)
             a->count = atol(optval(argc, argv, &i));
         else if (strcmp(o, "--heap-mib") == 0)
             a->heap_mib = (size_t)atol(optval(argc, argv, &i));
+        else if (strcmp(o, "--conc") == 0)
+            a->conc = atol(optval(argc, argv, &i));
         else if (strcmp(o, "--verify") == 0)
             a->verify = 1;
         else
             usage(argv[0]);
     }
-    if (a->chunk == 0 || a->count <= 0)
+    if (a->chunk == 0 || a->count <= 0 || a->conc <= 0)
         usage(argv[0]);
 }
 
@@ -165,6 +169,44 @@ uint64_t bench_peak_rss(void)
     return (uint64_t)ru.ru_maxrss * 1024u; /* Linux reports KiB */
 }
 
+/* Resident set size now, from /proc/self/statm (its second field, in
+ * pages). */
+uint64_t bench_rss_now(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, rss = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* User + system CPU time of this process, in microseconds. */
+double bench_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* Open fds, counted in /proc/self/fd (less the one that lists it). */
+int bench_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;
+}
+
 /* Path of the writer binary: "writer" in the directory of this program,
  * which is where the makefile puts every benchmark binary. */
 const char *bench_writer_path(void)
@@ -214,6 +256,33 @@ char **bench_writer_argv(const struct bench_args *a, int lines, int hang)
         argv[n++] = size;
     }
     argv[n] = NULL;
+    return argv;
+}
+
+/* One job's command line (see common.h). */
+char **bench_job_argv(const struct bench_args *a)
+{
+    static char size[32];
+    static char *argv[8];
+    snprintf(size, sizeof size, "%llu", (unsigned long long)a->size);
+    argv[0] = (char *)bench_writer_path();
+    argv[1] = "--to";
+    argv[2] = "both";
+    argv[3] = "--chunk";
+    argv[4] = size;
+    argv[5] = size;
+    argv[6] = NULL;
+    return argv;
+}
+
+/* An idle child's command line (see common.h). */
+char **bench_idle_argv(void)
+{
+    static char *argv[4];
+    argv[0] = (char *)bench_writer_path();
+    argv[1] = "--sink";
+    argv[2] = "0";
+    argv[3] = NULL;
     return argv;
 }
 

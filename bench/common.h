@@ -29,6 +29,7 @@ struct bench_args {
     size_t chunk;          /* the writer's write size */
     long count;            /* spawns, samples or children */
     size_t heap_mib;       /* heap to touch before spawning */
+    long conc;             /* jobs in flight at once (jobs mode) */
     int verify;            /* check every byte (costs CPU) */
 };
 
@@ -59,11 +60,33 @@ void bench_touch_heap(size_t mib);
 /* Peak resident set size of this process in bytes (getrusage). */
 uint64_t bench_peak_rss(void);
 
+/* Resident set size of this process now, in bytes (/proc/self/statm;
+ * 0 where there is none). */
+uint64_t bench_rss_now(void);
+
+/* CPU time this process has used so far (user + system, getrusage
+ * RUSAGE_SELF: children not included), in microseconds. */
+double bench_cpu_us(void);
+
+/* How many fds this process has open (/proc/self/fd; -1 where there is
+ * none). */
+int bench_fd_count(void);
+
 /* Writer command line: the writer binary found next to this program,
  * with options for the pattern kind (lines != 0), size, write size and
  * CPU from a. hang != 0 asks for the SIGTERM-ignoring variant instead.
  * The returned argv points into static storage: one at a time. */
 char **bench_writer_argv(const struct bench_args *a, int lines, int hang);
+
+/* One job of the jobs benchmark: the writer printing a->size bytes of
+ * the pattern to stdout and the same to stderr, in one write each, not
+ * pinned. Static storage, as above. */
+char **bench_job_argv(const struct bench_args *a);
+
+/* An idle child for the many benchmark: the writer as a sink of 0 bytes,
+ * blocked reading its stdin until EOF, then exiting 0 (2 if any byte
+ * came). Static storage, as above. */
+char **bench_idle_argv(void);
 
 /* The sink's command line (writer --sink for a->size bytes, pinned to
  * a->child_cpu, --verify when a->verify): static storage, as above. */

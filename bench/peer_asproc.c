@@ -2,8 +2,8 @@
  * peer_asproc.c - the asproc side of every comparison: one measurement
  * per run.
  *
- *   peer_asproc tput|lines|capture|fwd|fwd-chunks|spawn|conc|conc-seq|timer|
- *               escalation|tree|spawn-contain
+ *   peer_asproc tput|lines|capture|capseq|fwd|fwd-chunks|spawn|conc|
+ *               conc-seq|timer|escalation|jobs|many|tree|spawn-contain
  *               [options, see common.h]
  */
 #include "asp_bench.h"
@@ -66,6 +66,8 @@ int main(int argc, char **argv)
         asp_lines(&a);
     else if (strcmp(a.mode, "capture") == 0)
         asp_capture(&a);
+    else if (strcmp(a.mode, "capseq") == 0)
+        asp_capture_seq(&a);
     else if (strcmp(a.mode, "fwd") == 0)
         asp_forward(&a, 0);
     else if (strcmp(a.mode, "fwd-chunks") == 0)
@@ -84,6 +86,10 @@ int main(int argc, char **argv)
         asp_tree_stop(&a);
     else if (strcmp(a.mode, "spawn-contain") == 0)
         asp_spawn_contain(&a);
+    else if (strcmp(a.mode, "jobs") == 0)
+        asp_jobs(&a);
+    else if (strcmp(a.mode, "many") == 0)
+        asp_many(&a);
     else {
         fprintf(stderr, "peer_asproc: unknown mode %s\n", a.mode);
         return 1;

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The Python asyncio peer: one measurement per run.
 
-    peer_asyncio.py tput|lines|capture --writer PATH [--variant NAME]
-        [--cpu K] [--child-cpu K] [--size N[K|M|G]] [--chunk N] [--verify]
+    peer_asyncio.py tput|lines|capture|jobs --writer PATH [--variant NAME]
+        [--cpu K] [--child-cpu K] [--size N[K|M|G]] [--chunk N]
+        [--count N] [--conc N] [--verify]
 
 The writer (bench/writer.c) is started with asyncio.create_subprocess_exec
 and read the way an asyncio program would: read(65536) until EOF, readline()
-until EOF, or communicate(). Prints RESULT lines in the format of the C
+until EOF, or communicate(); in the jobs mode, --count jobs of --size bytes
+to stdout and stderr each, every one create_subprocess_exec + communicate()
+under a semaphore of --conc. Prints RESULT lines in the format of the C
 peers; a byte-check failure prints FAIL on stderr and exits with 2.
 """
 import argparse
@@ -144,16 +147,45 @@ async def run_capture(args):
     return out, secs
 
 
+async def run_jobs(args):
+    """args.count jobs, args.conc at a time (a semaphore), each spawned
+    with stdout and stderr piped and read with communicate(); returns
+    (seconds, CPU seconds of this process)."""
+    want = Pattern("bytes", args.size).buf[:args.size]
+    argv = [args.writer, "--to", "both", "--chunk", str(args.size),
+            str(args.size)]
+    sem = asyncio.Semaphore(args.conc)
+
+    async def job(k):
+        async with sem:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+            out, err = await proc.communicate()
+        if proc.returncode != 0:
+            mismatch("a job did not exit 0", k)
+        if out != want or err != want:
+            mismatch("a job's output differs", k)
+
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    await asyncio.gather(*(job(k) for k in range(args.count)))
+    return time.perf_counter() - t0, time.process_time() - cpu0
+
+
 def main():
     """Parses options, pins, runs one measurement and prints RESULT."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["tput", "lines", "capture"])
+    ap.add_argument("mode", choices=["tput", "lines", "capture", "jobs"])
     ap.add_argument("--writer", required=True)
     ap.add_argument("--variant", default="asyncio")
     ap.add_argument("--cpu", type=int, default=-1)
     ap.add_argument("--child-cpu", type=int, default=-1)
     ap.add_argument("--size", type=parse_size, default=64 << 20)
     ap.add_argument("--chunk", type=parse_size, default=64 << 10)
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--conc", type=int, default=1)
     ap.add_argument("--verify", action="store_true")
     args = ap.parse_args()
     if args.cpu >= 0:
@@ -164,6 +196,11 @@ def main():
             mismatch("byte count differs", total)
         print(f"RESULT throughput {args.variant} {total / secs / 1e9:.6g} "
               "GB/s")
+    elif args.mode == "jobs":
+        secs, cpu = asyncio.run(run_jobs(args))
+        print(f"RESULT jobs {args.variant} {args.count / secs:.6g} jobs/s")
+        print(f"RESULT jobs-cpu {args.variant} {cpu * 1e6 / args.count:.6g} "
+              "us/job")
     elif args.mode == "lines":
         count, secs = asyncio.run(run_lines(args))
         if count != args.size:

@@ -1,7 +1,7 @@
 /*
  * peer_uv.c - the libuv peer: one measurement per run.
  *
- *   peer_uv tput|lines|capture|fwd [options, see common.h]
+ *   peer_uv tput|lines|capture|capseq|fwd|jobs [options, see common.h]
  *
  * The writer is started with uv_spawn and its stdout read with
  * uv_read_start, as a libuv program would; libuv connects UV_CREATE_PIPE
@@ -11,6 +11,7 @@
 #include "child.h"
 #include "common.h"
 #include "pattern.h"
+#include "uv_peer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -185,6 +186,40 @@ static void measure(const struct bench_args *a, int mode)
     free(r.buf);
 }
 
+/* a->count captures of a->size bytes one after another on one loop, each
+ * into a fresh realloc-doubled buffer that is checked and freed before
+ * the next. Prints the aggregate rate. */
+static void capture_seq(const struct bench_args *a)
+{
+    struct pat pat;
+    if (pat_init(&pat, PAT_BYTES, (size_t)a->size) != 0)
+        bench_die("pattern", ENOMEM);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < a->count; i++) {
+        struct run r;
+        memset(&r, 0, sizeof r);
+        r.a = a;
+        r.mode = MODE_CAPTURE;
+        r.cap = (size_t)64 << 10;
+        r.buf = malloc(r.cap);
+        if (!r.buf)
+            bench_die("malloc", ENOMEM);
+        spawn_and_read(&r, &loop, 0);
+        if (!r.exited || r.exit_status != 0)
+            bench_die("writer did not exit 0", EIO);
+        if (r.off != a->size || !pat_check(&pat, 0, r.buf, r.off))
+            bench_mismatch("libuv: captured bytes differ", (uint64_t)i);
+        free(r.buf);
+    }
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    uv_loop_close(&loop);
+    bench_result("capseq", a->variant,
+                 (double)a->size * (double)a->count / secs / 1e9, "GB/s");
+    pat_free(&pat);
+}
+
 /* Pins this process, then runs the mode named by argv[1]. */
 int main(int argc, char **argv)
 {
@@ -199,6 +234,10 @@ int main(int argc, char **argv)
         measure(&a, MODE_CAPTURE);
     else if (strcmp(a.mode, "fwd") == 0)
         measure(&a, MODE_FORWARD);
+    else if (strcmp(a.mode, "jobs") == 0)
+        uv_jobs(&a);
+    else if (strcmp(a.mode, "capseq") == 0)
+        capture_seq(&a);
     else
         bench_die("unknown mode for peer_uv", EINVAL);
     return 0;

@@ -152,18 +152,16 @@ void raw_lines(const struct bench_args *a)
     read_run(a, 1);
 }
 
-/* Capture into a buffer that doubles with realloc whenever it is full,
- * reading straight into its free tail (no copy). Prints the rate and the
- * peak RSS over the captured size. The bytes are checked after the clock
- * stops, so the check is always on and costs nothing measured. */
-void raw_capture(const struct bench_args *a)
+/* Runs the writer and captures its stdout into a buffer that doubles
+ * with realloc whenever it is full, reading straight into its free tail
+ * (no copy). Returns the length; *out is the buffer (free it). */
+static size_t capture_once(const struct bench_args *a, char **out)
 {
     size_t cap = (size_t)64 << 10, len = 0;
     char *buf = malloc(cap);
     if (!buf)
         bench_die("malloc", ENOMEM);
     struct child c;
-    uint64_t t0 = bench_now_ns();
     child_start(&c, bench_writer_argv(a, 0, 0), a->transport);
     for (;;) {
         if (len == cap) {
@@ -182,6 +180,18 @@ void raw_capture(const struct bench_args *a)
             bench_die("read", errno);
     }
     child_finish(&c);
+    *out = buf;
+    return len;
+}
+
+/* One capture of a->size bytes (capture_once). Prints the rate and the
+ * peak RSS over the captured size. The bytes are checked after the clock
+ * stops, so the check is always on and costs nothing measured. */
+void raw_capture(const struct bench_args *a)
+{
+    char *buf;
+    uint64_t t0 = bench_now_ns();
+    size_t len = capture_once(a, &buf);
     double secs = (double)(bench_now_ns() - t0) / 1e9;
     uint64_t rss = bench_peak_rss();
     struct pat pat;
@@ -194,6 +204,28 @@ void raw_capture(const struct bench_args *a)
                  "x-captured");
     pat_free(&pat);
     free(buf);
+}
+
+/* a->count captures of a->size bytes one after another, each buffer
+ * checked and freed before the next (what a build tool does with job
+ * outputs). Prints the aggregate rate. */
+void raw_capture_seq(const struct bench_args *a)
+{
+    struct pat pat;
+    if (pat_init(&pat, PAT_BYTES, (size_t)a->size) != 0)
+        bench_die("pattern", ENOMEM);
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < a->count; i++) {
+        char *buf;
+        size_t len = capture_once(a, &buf);
+        if (len != a->size || !pat_check(&pat, 0, buf, len))
+            bench_mismatch("raw: captured bytes differ", (uint64_t)i);
+        free(buf);
+    }
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    bench_result("capseq", a->variant,
+                 (double)a->size * (double)a->count / secs / 1e9, "GB/s");
+    pat_free(&pat);
 }
 
 /* Forwards the writer's output into the sink (child.h). Transport "copy":

@@ -99,14 +99,17 @@ def peer_argv(peers, writer, suite, variant, cfg):
     if cfg["verify"]:
         argv.append("--verify")
     flags = {"transport": "--transport", "size": "--size",
-             "count": "--count", "heap_mib": "--heap-mib"}
+             "count": "--count", "heap_mib": "--heap-mib",
+             "conc": "--conc"}
     for key, value in extra.items():
         argv += [flags[key], str(value)]
     return argv
 
 
 def run_once(argv, timeout):
-    """Runs one peer process. Returns (stdout lines, error text or None)."""
+    """Runs one peer process. Returns (stdout lines, error text or None).
+    A peer that cannot run a variant here (a limit of this machine) says
+    so with a SKIP line and exits 0."""
     try:
         p = subprocess.run(argv, capture_output=True, text=True,
                            timeout=timeout)
@@ -141,11 +144,24 @@ def pct(values, p):
     return s[int(k)]
 
 
+def peer_notes(out, tag, log, seen):
+    """Logs the NOTE and SKIP lines of a peer's output (each text once per
+    run); returns whether the peer skipped the variant."""
+    skipped = False
+    for line in out:
+        if line.startswith(("NOTE ", "SKIP ")):
+            skipped = skipped or line.startswith("SKIP ")
+            if line not in seen:
+                seen.add(line)
+                log.say(f"# {tag}: {line}")
+    return skipped
+
+
 def run_suite(suite, peers, writer, cfg, log, failures):
     """Runs suite's rounds. Returns {figure name: [value per round]} where
     a figure is 'variant' (or 'variant-rss', 'variant-p50', ...), and the
     pooled samples per variant."""
-    per_round, pooled = {}, {}
+    per_round, pooled, seen = {}, {}, set()
     variants = [v for v in suite.variants if v[1] in peers]
     for r in range(suite.rounds):
         for v in variants:
@@ -157,9 +173,7 @@ def run_suite(suite, peers, writer, cfg, log, failures):
                 failures.append(f"{suite.name} {name}: {err}")
                 log.say(f"# {tag}: FAIL {err}")
                 continue
-            skipped = [l for l in out if l.startswith("SKIP")]
-            if skipped:
-                log.say(f"# {tag}: {skipped[0]}")
+            if peer_notes(out, tag, log, seen):
                 continue
             figures, samples = parse(out, suite, name)
             got = {}
@@ -170,8 +184,9 @@ def run_suite(suite, peers, writer, cfg, log, failures):
                     got[name + "-p99"] = pct(samples, 99)
             elif suite.key in figures:
                 got[name] = figures[suite.key]
-                if "capture-rss" in figures:
-                    got[name + "-rss"] = figures["capture-rss"]
+                for key, (suffix, _) in suite.extras.items():
+                    if key in figures:
+                        got[name + suffix] = figures[key]
             if not got:
                 failures.append(f"{suite.name} {name}: no figure printed")
             for k, val in got.items():
@@ -179,6 +194,16 @@ def run_suite(suite, peers, writer, cfg, log, failures):
             shown = " ".join(f"{k}={val:.4g}" for k, val in got.items())
             log.say(f"# {tag}: {shown} {suite.unit}")
     return per_round, pooled
+
+
+def split_extra(suite, name):
+    """(RESULT key, variant, unit) of a figure name: 'asproc-c8-cpu' of
+    the jobs suite is the jobs-cpu figure of asproc-c8, 'asproc-c8' the
+    jobs figure itself."""
+    for key, (suffix, unit) in suite.extras.items():
+        if name.endswith(suffix):
+            return key, name[:-len(suffix)], unit
+    return suite.bench, name, suite.unit
 
 
 def report(suite, per_round, pooled, results):
@@ -193,19 +218,12 @@ def report(suite, per_round, pooled, results):
             vals = [v for v in vals if v is not None]
             if not vals:
                 continue
-            if name.endswith("-rss"):
-                results.append(f"RESULT capture-rss {name[:-4]} "
-                               f"{statistics.median(vals):.6g} x-captured")
-            else:
-                results.append(f"RESULT {suite.bench} {name} "
-                               f"{statistics.median(vals):.6g} {suite.unit}")
-    comparisons = list(suite.ratios)
-    if suite.key == "capture":
-        comparisons = comparisons + [
-            ("asproc-rss", "captured", "<= 1.05", False),
-            ("asproc-socketpair-rss", "captured", "<= 1.05", False)]
-    for a, b, bar, invert in comparisons:
-        bench = "capture-rss" if b == "captured" else suite.bench
+            key, base, unit = split_extra(suite, name)
+            results.append(f"RESULT {key} {base} "
+                           f"{statistics.median(vals):.6g} {unit}")
+    for a, b, bar, invert in suite.ratios:
+        bench, a_name, _ = split_extra(suite, a)
+        b_name = split_extra(suite, b)[1]
         if invert:
             bench += "-slowdown"
         a_vals = per_round.get(a)
@@ -215,7 +233,7 @@ def report(suite, per_round, pooled, results):
             b_vals = [1.0] * suite.rounds
         else:
             b_vals = per_round.get(b)
-        label = f"{bench} {a.replace('-rss', '')}/{b}"
+        label = f"{bench} {a_name}/{b_name}"
         if not a_vals or not b_vals:
             results.append(f"# SKIP RATIO {label}: a side did not run")
             continue
@@ -259,8 +277,12 @@ def header(log, cfg, quick):
     log.say(f"# sizes: throughput {cfg['tput']} B (asyncio "
             f"{cfg['tput_asyncio']} B), lines {cfg['lines']} x 64 B "
             f"(asyncio {cfg['lines_asyncio']}), capture {cfg['capture']} B "
-            f"(asyncio {cfg['capture_asyncio']} B); ratios are of rates, "
-            "so sizes may differ")
+            f"(asyncio {cfg['capture_asyncio']} B), jobs {cfg['jobs']} x "
+            f"{cfg['job_size']} B to stdout and stderr (libuv "
+            f"{cfg['jobs_libuv']}, asyncio {cfg['jobs_asyncio']}), capseq "
+            f"{cfg['capseq']} x "
+            f"{cfg['capseq_size']} B, many {cfg['many']} children; ratios "
+            "are of rates, so sizes may differ")
 
 
 def main():
@@ -276,7 +298,8 @@ def main():
     cfg = dict(suites.QUICK if args.quick else suites.FULL)
     if args.pairs > 0:
         for k in ("pairs", "spawn_pairs", "capture_pairs", "conc_pairs",
-                  "timer_blocks"):
+                  "timer_blocks", "jobs_pairs", "many_pairs",
+                  "capseq_pairs"):
             cfg[k] = args.pairs
     log = Log()
     header(log, cfg, args.quick)
@@ -284,7 +307,10 @@ def main():
     peers, writer = find_peers(args.build, lib, log)
     only = set(filter(None, args.only.split(",")))
     failures, results = [], []
-    for suite in suites.suites(cfg):
+    all_suites = suites.suites(cfg)
+    for note in suites.NOTES:
+        log.say(f"# note {note}")
+    for suite in all_suites:
         if only and suite.name not in only and suite.bench not in only:
             continue
         per_round, pooled = run_suite(suite, peers, writer, cfg, log,

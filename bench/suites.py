@@ -5,8 +5,13 @@ has a bar names it here, and bench/run.py prints one RATIO line for each
 comparison whose two sides both ran.
 """
 
+import resource
+
 GIB = 1 << 30
 MIB = 1 << 20
+
+# What building the suites had to adapt to this machine (run.py logs them).
+NOTES = []
 
 # Sizes per mode. asyncio gets smaller sizes in the full run so the suite
 # fits its time budget; every figure is a rate, so ratios stay comparable.
@@ -21,6 +26,11 @@ FULL = {
     "children": 1000, "child_size": MIB,
     "timer_samples": 1000, "escalations": 1000,
     "trees": 60, "contain_spawns": 1000,
+    "capseq_pairs": 3, "capseq": 300, "capseq_size": MIB,
+    "jobs_pairs": 3, "jobs": 10_000, "jobs_libuv": 5000, "jobs_asyncio": 1000,
+    "job_size": 300,
+    "job_conc": (1, 8, 64),
+    "many_pairs": 3, "many": (100, 1000, 10_000),
     "chunk": 64 * 1024, "verify": False, "timeout": 600,
 }
 
@@ -37,6 +47,11 @@ QUICK = {
     "children": 1000, "child_size": 100_000,
     "timer_samples": 20, "escalations": 10,
     "trees": 3, "contain_spawns": 30,
+    "capseq_pairs": 1, "capseq": 20, "capseq_size": MIB + 12345,
+    "jobs_pairs": 1, "jobs": 300, "jobs_libuv": 300, "jobs_asyncio": 100,
+    "job_size": 300,
+    "job_conc": (1, 8, 64),
+    "many_pairs": 1, "many": (100, 1000),
     "chunk": 12345, "verify": True, "timeout": 120,
 }
 
@@ -47,10 +62,14 @@ class Suite:
 
     variants: (name, peer, mode, extra options) with peer one of raw, uv,
     asyncio, asproc. ratios: (A, B, bar text or None, invert) where invert
-    turns a ratio of rates into a ratio of times (slowdowns)."""
+    turns a ratio of rates into a ratio of times (slowdowns). extras: the
+    other figures a run prints, {RESULT key: (suffix, unit)}; "A-cpu" in
+    a ratio names variant A's figure of the key whose suffix is "-cpu"."""
 
     def __init__(self, name, key, unit, rounds, variants, ratios,
-                 cpu=-1, child_cpu=-1, samples=False, bench=None):
+                 cpu=-1, child_cpu=-1, samples=False, bench=None,
+                 extras=None):
+        self.extras = extras or {}
         self.name = name
         self.key = key
         self.unit = unit
@@ -75,6 +94,98 @@ def stream_variants(mode, size, size_asyncio, transports):
     out.append(("libuv", "uv", mode, {"size": size}))
     out.append(("asyncio", "asyncio", mode, {"size": size_asyncio}))
     return out
+
+
+def capseq_suite(cfg):
+    """Many captures of 1 MiB one after another on one loop (a build tool
+    capturing job outputs): asproc with and without its per-loop cache of
+    capture mappings, the raw realloc loop and libuv."""
+    n, size = cfg["capseq"], cfg["capseq_size"]
+    variants = []
+    for t in ("pipe", "socketpair"):
+        suffix = "" if t == "pipe" else "-socketpair"
+        variants += [
+            (f"raw-realloc{suffix}", "raw", "capseq",
+             {"count": n, "size": size, "transport": t}),
+            (f"asproc{suffix}", "asproc", "capseq",
+             {"count": n, "size": size, "transport": t}),
+            (f"asproc{suffix}-nocache", "asproc", "capseq",
+             {"count": n, "size": size, "transport": t + "-nocache"}),
+        ]
+    variants.append(("libuv", "uv", "capseq", {"count": n, "size": size}))
+    return Suite("capseq", "capseq", "GB/s", cfg["capseq_pairs"], variants, [
+        ("asproc", "asproc-nocache", None, False),
+        ("asproc-socketpair", "asproc-socketpair-nocache", None, False),
+        ("asproc", "libuv", None, False),
+        ("asproc-socketpair", "libuv", None, False),
+        ("asproc", "raw-realloc", None, False),
+        ("asproc-socketpair", "raw-realloc-socketpair", None, False),
+    ], cpu=0, child_cpu=1)
+
+
+def jobs_suite(cfg):
+    """Many short jobs (the build-tool shape): at each concurrency the
+    raw posix_spawn + poll runner, asproc (asp_run_start), libuv and
+    asyncio, side by side; jobs/s and the parent's CPU per job."""
+    variants, ratios = [], []
+    for c in cfg["job_conc"]:
+        for peer, label in (("raw", "raw"), ("asproc", "asproc"),
+                            ("uv", "libuv"), ("asyncio", "asyncio")):
+            # The peers the bars are about run the full count; libuv and
+            # asyncio fewer, to keep the suite's time (ratios are of rates).
+            n = {"asyncio": cfg["jobs_asyncio"],
+                 "uv": cfg["jobs_libuv"]}.get(peer, cfg["jobs"])
+            variants.append((f"{label}-c{c}", peer, "jobs",
+                             {"count": n, "size": cfg["job_size"],
+                              "conc": c}))
+        a = f"asproc-c{c}"
+        ratios += [
+            (a, f"raw-c{c}", ">= 1.0", False),
+            (f"{a}-cpu", f"raw-c{c}-cpu", "<= 1.1", False),
+            (a, f"libuv-c{c}", ">= 1.0", False),
+            (f"{a}-cpu", f"libuv-c{c}-cpu", None, False),
+            (a, f"asyncio-c{c}", None, False),
+        ]
+    return Suite("jobs", "jobs", "jobs/s", cfg["jobs_pairs"], variants,
+                 ratios, extras={"jobs-cpu": ("-cpu", "us/job")})
+
+
+def many_counts(counts):
+    """The counts of the many suite that this machine's hard open-file
+    limit allows: asproc holds 2 fds per child (its stdin pipe and a
+    pidfd) and needs 64 more; a count that does not fit becomes the
+    largest multiple of 100 that does, and a note says so."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return list(counts), None
+    room = (hard - 64) // 2 // 100 * 100
+    fitted = [n if n <= room else room for n in counts]
+    note = None
+    if fitted != list(counts):
+        note = (f"many: hard RLIMIT_NOFILE {hard} holds {room} children "
+                f"at 2 fds each, not {max(counts)}; largest count {room}")
+    return fitted, note
+
+
+def many_suite(cfg):
+    """Many idle children held at once, then released together: the time
+    per child at each count (the bar: the largest count within 1.3x of
+    the smallest), asproc and the raw posix_spawn loop side by side, and
+    the memory and fds per child."""
+    variants = []
+    counts, note = many_counts(cfg["many"])
+    if note:
+        NOTES.append(note)
+    for n in counts:
+        variants.append((f"raw-{n}", "raw", "many", {"count": n}))
+        variants.append((f"asproc-{n}", "asproc", "many", {"count": n}))
+    lo, hi = counts[0], counts[-1]
+    ratios = [(f"asproc-{hi}", f"asproc-{lo}", "<= 1.3", False),
+              (f"raw-{hi}", f"raw-{lo}", None, False)]
+    ratios += [(f"asproc-{n}", f"raw-{n}", None, False) for n in counts]
+    return Suite("many", "many", "us/child", cfg["many_pairs"], variants,
+                 ratios, extras={"many-rss": ("-rss", "KiB/child"),
+                                 "many-fds": ("-fds", "fds/child")})
 
 
 def suites(cfg):
@@ -140,7 +251,11 @@ def suites(cfg):
             ("asproc", "raw-realloc", None, False),
             ("asproc-socketpair", "raw-realloc-socketpair", None, False),
             ("asproc", "asyncio", None, False),
-        ], cpu=0, child_cpu=1))
+            ("asproc-rss", "captured", "<= 1.05", False),
+            ("asproc-socketpair-rss", "captured", "<= 1.05", False),
+        ], cpu=0, child_cpu=1,
+        extras={"capture-rss": ("-rss", "x-captured")}))
+    out.append(capseq_suite(cfg))
     n, heap = cfg["spawns"], cfg["heap_mib"]
     big = f"{heap // 1024}g" if heap >= 1024 else f"{heap}m"
     out.append(Suite(
@@ -165,6 +280,8 @@ def suites(cfg):
              {"count": kids, "size": each}),
             ("asproc-1", "asproc", "conc-seq", {"count": kids, "size": each}),
         ], [(f"asproc-{kids}", "asproc-1", ">= 0.8", False)]))
+    out.append(jobs_suite(cfg))
+    out.append(many_suite(cfg))
     blocks = cfg["timer_blocks"]
     out.append(Suite(
         "timer", "timer", "us", blocks, [

@@ -114,6 +114,30 @@ ASP_API int asp_set_allocator(const asp_allocator *a);
 ASP_API void asp_free(void *ptr);
 
 /* ------------------------------------------------------------------ */
+/* The open-file limit                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Raises this process's soft RLIMIT_NOFILE to its hard limit, as Go does
+ * for every program at start-up; the library never does it by itself (a
+ * process-wide limit is the program's to change). Call it before holding
+ * many children at once: each child costs the parent one fd per piped
+ * stream plus, with the pidfd child-exit source, one pidfd, and the usual
+ * soft limit of 1024 stops a program at a few hundred children, while
+ * the hard limit is often far higher. Never lowers anything; calling it
+ * again changes nothing. Where an infinite soft limit is refused (macOS),
+ * OPEN_MAX is used.
+ *
+ * Children started by asp_spawn get the soft limit of before the first
+ * raise back (as Go does), so a program that uses select(2) is not
+ * handed one over FD_SETSIZE -- unless the process has set its own soft
+ * limit since, which children then inherit as usual.
+ *
+ * Returns the new soft limit (INT_MAX when larger or infinite).
+ * Errors: -EPERM, -EINVAL from setrlimit (a hard limit over the system's
+ *         maximum, which can only come from a lowered system maximum). */
+ASP_API int asp_raise_fd_limit(void);
+
+/* ------------------------------------------------------------------ */
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 

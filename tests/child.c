@@ -29,6 +29,9 @@
  *   ids               print "pid pgid sid\n"
  *   sigstate          print "mask:<blocked signals> ign:<ignored signals>\n"
  *   stdin-closed      print "closed\n" if fd 0 is not open, else "open\n"
+ *   nofile            print the soft and hard RLIMIT_NOFILE: "<soft> <hard>\n"
+ *   blocking          print, for fds 0-2, "b" (blocking), "n" (O_NONBLOCK)
+ *                     or "-" (closed), then "\n"
  *   close-stdin       close fd 0
  *   copy N            copy exactly N bytes from stdin to stdout
  *   ignore-hup        SIGHUP ignored from here on (inherited by grandchild)
@@ -53,6 +56,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -352,6 +356,19 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "stdin-closed")) {
             const char *r = fcntl(0, F_GETFD) < 0 ? "closed\n" : "open\n";
             put(1, r, strlen(r));
+        } else if (!strcmp(a, "nofile")) {
+            struct rlimit rl;
+            getrlimit(RLIMIT_NOFILE, &rl);
+            int len = snprintf(line, sizeof line, "%llu %llu\n",
+                               (unsigned long long)rl.rlim_cur,
+                               (unsigned long long)rl.rlim_max);
+            put(1, line, (size_t)len);
+        } else if (!strcmp(a, "blocking")) {
+            for (int fd = 0; fd < 3; fd++) {
+                int fl = fcntl(fd, F_GETFL);
+                put(1, fl < 0 ? "-" : (fl & O_NONBLOCK) ? "n" : "b", 1);
+            }
+            put(1, "\n", 1);
         } else if (!strcmp(a, "close-stdin")) {
             close(0);
         } else if (!strcmp(a, "copy")) {

@@ -118,6 +118,7 @@ Suite *suite_embed(void);
 Suite *suite_examples(void);
 Suite *suite_regress(void);
 Suite *suite_pty(void);
+Suite *suite_limits(void);
 
 /* A suite of a runner; proc: it depends on the child-exit source. */
 typedef struct asp_t_suite {

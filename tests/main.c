@@ -27,6 +27,7 @@ static const asp_t_suite suites[] = {
     {"embed", suite_embed, 1},
     {"regress", suite_regress, 1},
     {"pty", suite_pty, 1},
+    {"limits", suite_limits, 1},
 #ifdef ASP_TEST_EXAMPLES
     {"examples", suite_examples, 0},
 #endif

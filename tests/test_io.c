@@ -2,7 +2,11 @@
  * test_io.c - fd watchers: readiness on pipes and sockets, EOF/HUP as
  * readable, a closed reader as writable, stopping self/others inside a
  * callback, no stale event after close + reopen of the same number, one
- * watcher per fd, bad input.
+ * watcher per fd, bad input; watchers that live long (the epoll backend
+ * registers an fd only once it has lived a while), hundreds at once
+ * (more than it keeps unregistered), files and devices refused or
+ * accepted as the backend says, and a watcher started before an
+ * embedding host asks for the loop's fd.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -314,6 +318,93 @@ START_TEST(io_unref_watcher_returns_at_once)
 }
 END_TEST
 
+START_TEST(io_long_lived_watcher_gets_events)
+{
+    /* Idle through many polls (the epoll backend registers the fd with
+     * epoll on the way), then data: it must still arrive, then EOF. */
+    asp_loop *loop = asp_t_loop();
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    rd_ctx c = {0};
+    asp_io_init(loop, &c.w, p[0], read_cb, &c);
+    ck_assert_int_eq(asp_io_start(&c.w, ASP_READ), 0);
+    for (int i = 0; i < 100; i++)
+        asp_loop_run(loop, ASP_RUN_NOWAIT);
+    ck_assert_int_eq(c.calls, 0);
+    ck_assert_int_eq(write(p[1], "late", 4), 4);
+    asp_loop_run(loop, ASP_RUN_ONCE);
+    ck_assert_int_eq(c.calls, 1);
+    ck_assert_int_eq(c.got, 4);
+    close(p[1]);
+    asp_loop_run(loop, ASP_RUN_ONCE);
+    ck_assert_int_eq(c.calls, 2);
+    ck_assert_int_eq(c.got, 0);
+    asp_io_stop(&c.w);
+    close(p[0]);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+#define MANY_WATCHERS 300
+
+START_TEST(io_hundreds_of_watchers)
+{
+    /* More watchers than the epoll backend keeps unregistered: some go
+     * to epoll at once, the rest are polled; every one fires once. */
+    asp_loop *loop = asp_t_loop();
+    static int p[MANY_WATCHERS][2];
+    static rd_ctx c[MANY_WATCHERS];
+    for (int i = 0; i < MANY_WATCHERS; i++) {
+        ck_assert_int_eq(pipe2(p[i], O_CLOEXEC | O_NONBLOCK), 0);
+        c[i] = (rd_ctx){.stop_on_call = 1};
+        asp_io_init(loop, &c[i].w, p[i][0], read_cb, &c[i]);
+        ck_assert_int_eq(asp_io_start(&c[i].w, ASP_READ), 0);
+    }
+    for (int i = MANY_WATCHERS - 1; i >= 0; i -= 2)
+        ck_assert_int_eq(write(p[i][1], "x", 1), 1);
+    for (int i = MANY_WATCHERS - 2; i >= 0; i -= 2)
+        ck_assert_int_eq(write(p[i][1], "y", 1), 1);
+    ck_assert_int_eq(asp_loop_run(loop, ASP_RUN_DEFAULT), 0);
+    for (int i = 0; i < MANY_WATCHERS; i++) {
+        ck_assert_int_eq(c[i].calls, 1);
+        ck_assert_int_eq(c[i].got, 1);
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(io_files_and_devices)
+{
+    /* epoll refuses a regular file at once (-EPERM), also where it delays
+     * registering; /dev/null, which epoll cannot watch either, is either
+     * refused at once or always ready -- never silent. */
+    asp_loop *loop = asp_t_loop();
+    int f = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(f, 0);
+    rd_ctx c = {.stop_on_call = 1};
+    asp_io_init(loop, &c.w, f, read_cb, &c);
+    int r = asp_io_start(&c.w, ASP_READ);
+    if (asp_loop_backend(loop) == ASP_BACKEND_EPOLL)
+        ck_assert_int_eq(r, -EPERM);
+    asp_io_stop(&c.w);
+    close(f);
+    int n = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(n, 0);
+    rd_ctx d = {.stop_on_call = 1};
+    asp_io_init(loop, &d.w, n, read_cb, &d);
+    if (asp_io_start(&d.w, ASP_READ) == 0) {
+        for (int i = 0; i < 40 && d.calls == 0; i++)
+            asp_loop_run(loop, ASP_RUN_NOWAIT);
+        ck_assert_int_eq(d.calls, 1);
+    }
+    asp_io_stop(&d.w);
+    close(n);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 /* The io suite. */
 Suite *suite_io(void)
 {
@@ -328,6 +419,9 @@ Suite *suite_io(void)
     tcase_add_test(tc, io_no_stale_event_after_close_reopen);
     tcase_add_test(tc, io_one_watcher_per_fd_and_bad_input);
     tcase_add_test(tc, io_unref_watcher_returns_at_once);
+    tcase_add_test(tc, io_long_lived_watcher_gets_events);
+    tcase_add_test(tc, io_hundreds_of_watchers);
+    tcase_add_test(tc, io_files_and_devices);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -557,6 +557,41 @@ START_TEST(loop_fd_cb_every_backend)
 }
 END_TEST
 
+START_TEST(loop_embedding_after_watchers_started)
+{
+    /* Watchers started before the host asks for the loop's fd (the epoll
+     * backend may not have registered them yet) must wake the host too. */
+    asp_loop *loop = asp_t_loop();
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    emb_ctx c = {0};
+    asp_io_init(loop, &c.w, p[0], emb_read, &c);
+    ck_assert_int_eq(asp_io_start(&c.w, ASP_READ), 0);
+    asp_loop_run(loop, ASP_RUN_NOWAIT);
+    int bfd = asp_loop_fd(loop);
+    if (bfd == -ENOTSUP) { /* the poll backend: nothing to embed */
+        asp_io_stop(&c.w);
+        close(p[0]);
+        close(p[1]);
+        asp_t_loop_free(loop);
+        return;
+    }
+    ck_assert_int_ge(bfd, 0);
+    ck_assert_int_eq(write(p[1], "a", 1), 1);
+    struct pollfd pfd = {.fd = bfd, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+    ck_assert_int_ge(asp_loop_run(loop, ASP_RUN_NOWAIT), 0);
+    ck_assert_int_eq(c.reads, 1);
+    /* And a wakeup from elsewhere reaches the host as well. */
+    ck_assert_int_eq(asp_loop_wakeup(loop), 0);
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+    asp_io_stop(&c.w);
+    close(p[0]);
+    close(p[1]);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 START_TEST(loop_reports_backend_and_source)
 {
     asp_loop *loop = asp_t_loop();
@@ -601,6 +636,7 @@ Suite *suite_loop(void)
     tcase_add_test(tc, loop_timeout_cb_deferred_to_run_end);
     tcase_add_test(tc, loop_timeout_cb_refuses_runs);
     tcase_add_test(tc, loop_fd_cb_every_backend);
+    tcase_add_test(tc, loop_embedding_after_watchers_started);
     tcase_add_test(tc, loop_reports_backend_and_source);
     tcase_add_test(tc, loop_many_loops_no_fd_leak);
     suite_add_tcase(s, tc);

@@ -2,7 +2,8 @@
  * test_spawn.c - spawning: exit codes and signals, exec errors reported by
  * the spawn call with nothing left behind, bad input, shell style, env
  * modes and PATH from the child's env, cwd, sessions and groups, the
- * child's signal state, and which fds the child gets.
+ * child's signal state, and which fds the child gets, also from a parent
+ * holding hundreds of fds.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -383,6 +384,66 @@ START_TEST(spawn_only_stdio_and_passed_fds_open)
 }
 END_TEST
 
+START_TEST(spawn_from_a_parent_with_many_fds)
+{
+    /* A parent holding hundreds of fds: the child shares the parent's fd
+     * table at the clone and copies only its low part (Linux), the
+     * library keeps its own long-lived fds above that part. Children must
+     * still get exactly their fds, a high fd passed or given as stdin
+     * included, and every fd of the parent must survive the spawns. */
+    enum { NPIPES = 200, NKIDS = 8 };
+    int p[NPIPES][2];
+    for (int i = 0; i < NPIPES; i++)
+        ck_assert_int_eq(pipe2(p[i], O_CLOEXEC), 0);
+    asp_loop *loop = asp_t_loop();
+    asp_proc *kids[NKIDS];
+    int hi = p[NPIPES - 1][0]; /* the highest: a read end */
+    ck_assert_int_eq(write(p[NPIPES - 1][1], "hi\n", 3), 3);
+    for (int k = 0; k < NKIDS; k++) {
+        asp_spawn_opts o = asp_t_piped(1, 1, 1);
+        asp_fdmap m = {p[NPIPES / 2][1], 5};
+        if (k % 3 == 1 && k != NKIDS - 1) {
+            o.pass_fds = &m;
+            o.npass_fds = 1;
+        }
+        if (k == NKIDS - 1) {
+            o.stdio[0].mode = ASP_STDIO_FD;
+            o.stdio[0].fd = hi;
+            kids[k] = ASP_T_SPAWN(loop, &o, "fds", "echo");
+        } else {
+            kids[k] = ASP_T_SPAWN(loop, &o, "fds");
+        }
+    }
+    for (int k = 0; k < NKIDS; k++) {
+        if (k < NKIDS - 1)
+            asp_stream_close(asp_proc_stdin(kids[k]));
+        else
+            close(p[NPIPES - 1][1]); /* echo ends at EOF */
+        char *out = asp_t_read_all(asp_proc_stdout(kids[k]), NULL);
+        const char *want = k == NKIDS - 1 ? "0 1 2\nhi\n"
+                           : k % 3 == 1   ? "0 1 2 5\n"
+                                          : "0 1 2\n";
+        ck_assert_str_eq(out, want);
+        asp_free(out);
+        ck_assert_int_eq(asp_t_wait(kids[k]).code, 0);
+        asp_t_free(kids[k]);
+    }
+    asp_t_loop_free(loop);
+    for (int i = 0; i < NPIPES; i++) {
+        if (i == NPIPES - 1) {
+            close(p[i][0]);
+            continue;
+        }
+        char c = 0;
+        ck_assert_int_eq(write(p[i][1], "x", 1), 1);
+        ck_assert_int_eq(read(p[i][0], &c, 1), 1);
+        ck_assert_int_eq(c, 'x');
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+}
+END_TEST
+
 START_TEST(spawn_with_parent_stdio_closed)
 {
     /* Save 0-2 high, close them, spawn with stdout piped (the pipe lands
@@ -506,6 +567,7 @@ Suite *suite_spawn(void)
     tcase_add_test(tc, spawn_session_and_groups);
     tcase_add_test(tc, spawn_child_signal_state_is_default);
     tcase_add_test(tc, spawn_only_stdio_and_passed_fds_open);
+    tcase_add_test(tc, spawn_from_a_parent_with_many_fds);
     tcase_add_test(tc, spawn_with_parent_stdio_closed);
     tcase_add_test(tc, spawn_stdout_stderr_swapped);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /*
  * test_stdio.c - every stdio mode: pipe, /dev/null, inherit, a given fd,
- * a file path (read, truncate, append), stderr merged into stdout, closed.
+ * a file path (read, truncate, append), stderr merged into stdout, closed;
+ * the child's ends blocking.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -229,6 +230,29 @@ START_TEST(stdio_raised_pipe_size)
 END_TEST
 
 /* The stdio suite. */
+START_TEST(stdio_child_ends_are_blocking)
+{
+    /* The parent's ends are non-blocking, the child's must not be: in
+     * every transport, and with stderr merged into stdout. */
+    for (int v = 0; v < 3; v++) {
+        asp_spawn_opts o = asp_t_piped(1, 1, 1);
+        if (v == 1)
+            o.flags |= ASP_SPAWN_SOCKETPAIR;
+        if (v == 2)
+            o.stdio[2].mode = ASP_STDIO_STDOUT;
+        asp_loop *loop = asp_t_loop();
+        asp_proc *p = ASP_T_SPAWN(loop, &o, "blocking");
+        asp_stream_close(asp_proc_stdin(p));
+        char *out = asp_t_read_all(asp_proc_stdout(p), NULL);
+        ck_assert_str_eq(out, "bbb\n");
+        asp_free(out);
+        ck_assert_int_eq(asp_t_wait(p).code, 0);
+        asp_t_free(p);
+        asp_t_loop_free(loop);
+    }
+}
+END_TEST
+
 Suite *suite_stdio(void)
 {
     Suite *s = suite_create("stdio");
@@ -242,6 +266,7 @@ Suite *suite_stdio(void)
     tcase_add_test(tc, stdio_closed_in_child);
     tcase_add_test(tc, stdio_socketpair_transport);
     tcase_add_test(tc, stdio_raised_pipe_size);
+    tcase_add_test(tc, stdio_child_ends_are_blocking);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,7 +3,8 @@
  * last line without newline, empty output, limits exact and over with no
  * byte lost, read(n) sizes, readexactly at early EOF, readuntil, output of
  * a child that exited before anyone read, stdout and stderr read together,
- * a paused reader (backpressure, nothing lost), the eof grace, misuse.
+ * a paused reader (backpressure, nothing lost), the eof grace, misuse,
+ * bursts of line callbacks interrupted by pause, cancel and a new request.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -479,6 +480,108 @@ START_TEST(stream_continuous_eof_once)
 END_TEST
 
 /* The stream suite. */
+/* Lines of every length from 1 to 200 bytes, line k ('\n' included)
+ * being k bytes of 'a' + k % 26: they start at every offset within the
+ * 64-byte blocks the line scanner works in. */
+#define BURST_LINES 200
+
+typedef struct {
+    asp_stream *s;
+    int next;    /* the line expected next (1-based) */
+    int paused;  /* paused at line 37, not resumed yet */
+    int first;   /* lines the first callback got */
+    int second;  /* lines the callback of the second request got */
+    int bad, eof;
+} burst_ctx;
+
+static void burst_cb2(asp_stream *s, int err, const char *buf, size_t len,
+                      void *data);
+
+/* Checks line next; pauses at 37; at 101 cancels and starts a second
+ * on_lines (same kind, another callback), which must get the rest. */
+static void burst_check(burst_ctx *c, int err, const char *buf, size_t len)
+{
+    if (err != 0 || c->paused) {
+        c->bad++;
+        return;
+    }
+    int k = c->next++;
+    if (len != (size_t)k || buf[k - 1] != '\n')
+        c->bad++;
+    for (int i = 0; i + 1 < k && (size_t)i < len; i++)
+        if (buf[i] != 'a' + k % 26)
+            c->bad++;
+}
+
+/* The first request's callback. */
+static void burst_cb1(asp_stream *s, int err, const char *buf, size_t len,
+                      void *data)
+{
+    burst_ctx *c = data;
+    burst_check(c, err, buf, len);
+    c->first++;
+    if (c->next == 38) {
+        ck_assert_int_eq(asp_stream_pause(s), 0);
+        c->paused = 1;
+    } else if (c->next == 102) {
+        ck_assert_int_eq(asp_stream_read_cancel(s), 0);
+        ck_assert_int_eq(asp_stream_on_lines(s, 0, burst_cb2, c), 0);
+    }
+}
+
+/* The second request's callback. */
+static void burst_cb2(asp_stream *s, int err, const char *buf, size_t len,
+                      void *data)
+{
+    burst_ctx *c = data;
+    (void)s;
+    if (len == 0 && err == 0) {
+        c->eof = 1;
+        return;
+    }
+    burst_check(c, err, buf, len);
+    c->second++;
+}
+
+START_TEST(stream_lines_every_length_with_pause_and_cancel)
+{
+    /* Line callbacks come in bursts, many per read: a pause, a cancel and
+     * a new request made from a callback must each take effect at once,
+     * and no line may be lost, doubled or split, whatever its length and
+     * offset. */
+    static char text[BURST_LINES * (BURST_LINES + 1) / 2 + 1];
+    size_t n = 0;
+    for (int k = 1; k <= BURST_LINES; k++) {
+        memset(text + n, 'a' + k % 26, (size_t)k - 1);
+        n += (size_t)k - 1;
+        text[n++] = '\n';
+    }
+    text[n] = 0;
+    asp_loop *loop = asp_t_loop();
+    asp_proc *p = spawn_out(loop, (const char *const[]){"say", text, NULL});
+    asp_stream *s = asp_proc_stdout(p);
+    burst_ctx c = {.s = s, .next = 1};
+    /* Everything is in the pipe before the first line is read. */
+    asp_t_wait(p);
+    ck_assert_int_eq(asp_stream_on_lines(s, 0, burst_cb1, &c), 0);
+    for (int i = 0; i < 20 && !c.paused; i++)
+        asp_loop_run(loop, ASP_RUN_ONCE);
+    ck_assert_int_eq(c.paused, 1);
+    for (int i = 0; i < 5; i++)
+        asp_loop_run(loop, ASP_RUN_NOWAIT); /* nothing while paused */
+    ck_assert_int_eq(c.next, 38);
+    c.paused = 0;
+    ck_assert_int_eq(asp_stream_resume(s), 0);
+    asp_loop_run(loop, ASP_RUN_DEFAULT);
+    ck_assert_int_eq(c.bad, 0);
+    ck_assert_int_eq(c.first, 101);
+    ck_assert_int_eq(c.second, BURST_LINES - 101);
+    ck_assert_int_eq(c.eof, 1);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 Suite *suite_stream(void)
 {
     Suite *s = suite_create("stream");
@@ -497,6 +600,7 @@ Suite *suite_stream(void)
     tcase_add_test(tc, stream_no_grace_waits_for_real_eof);
     tcase_add_test(tc, stream_misuse_and_free_in_callback);
     tcase_add_test(tc, stream_continuous_eof_once);
+    tcase_add_test(tc, stream_lines_every_length_with_pause_and_cancel);
     suite_add_tcase(s, tc);
     return s;
 }

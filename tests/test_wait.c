@@ -322,12 +322,53 @@ START_TEST(wait_free_cancels_pending_waits)
 }
 END_TEST
 
+typedef struct {
+    int calls, err, code;
+} reuse_ctx;
+
+/* Records the completion, then zeroes its own asp_wait: the memory is the
+ * caller's to reuse (or free) from here on. */
+static void reuse_cb(asp_wait *w, int err, const asp_status *st, void *data)
+{
+    reuse_ctx *c = data;
+    c->calls++;
+    c->err = err;
+    c->code = st->code;
+    memset(w, 0, sizeof *w);
+}
+
+START_TEST(wait_timer_reap_callback_reuses_its_wait)
+{
+    /* The wait's timer finds the child exited and reaps it; the wait's
+     * callback reuses the asp_wait's memory. The timer's code must not
+     * look at the wait again (it read a counter from it and, zeroed,
+     * completed it a second time: a crash; a use after free for a freed
+     * one, which ASan saw in the stress suite). */
+    asp_loop *loop = asp_t_loop();
+    asp_proc *p = ASP_T_SPAWN(loop, NULL, "exit", "3");
+    siginfo_t si;
+    ck_assert_int_eq(waitid(P_PID, (id_t)asp_proc_pid(p), &si,
+                            WEXITED | WNOWAIT), 0); /* a zombie, not reaped */
+    asp_wait w = {0};
+    reuse_ctx c = {0};
+    ck_assert_int_eq(asp_proc_wait_start(&w, p, 0, reuse_cb, &c), 0);
+    asp_loop_run(loop, ASP_RUN_ONCE); /* timers first: the timer reaps */
+    asp_loop_run(loop, ASP_RUN_NOWAIT);
+    ck_assert_int_eq(c.calls, 1);
+    ck_assert_int_eq(c.err, 0);
+    ck_assert_int_eq(c.code, 3);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 /* The wait suite. */
 Suite *suite_wait(void)
 {
     Suite *s = suite_create("wait");
     TCase *tc = asp_t_case("wait", 30);
     tcase_add_test(tc, wait_completes_at_exit_not_pipe_close);
+    tcase_add_test(tc, wait_timer_reap_callback_reuses_its_wait);
     tcase_add_test(tc, wait_timeout_leaves_child_running);
     tcase_add_test(tc, wait_concurrent_waiters_same_status);
     tcase_add_test(tc, wait_cancel);

@@ -23,6 +23,10 @@ struct pollfd;
 #define ASP__EV_WRITE 0x2
 #define ASP__EV_ERR 0x4  /* error or hang-up: wakes whatever was asked */
 #define ASP__EV_PROC 0x8 /* kqueue EVFILT_PROC: child .pid exited */
+/* In set()'s newmask only: the fd is one of the library's own (a pipe,
+ * socket, pidfd, eventfd ...), known to be open and pollable, so the
+ * backend may skip checking that. */
+#define ASP__EV_KNOWN 0x10
 
 typedef struct asp__event {
     int fd;    /* -1 once invalidated by the core during dispatch, and

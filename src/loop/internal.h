@@ -31,6 +31,7 @@
 #define ASP__F_ACTIVE 0x2u /* started */
 #define ASP__F_UNREF 0x4u  /* does not keep the loop alive */
 #define ASP__F_READY 0x8u  /* timer: collected as due, callback pending */
+#define ASP__F_KNOWN 0x10u /* io: the library's own fd (ASP__EV_KNOWN) */
 
 /* How many events one backend poll may return. */
 #define ASP__MAX_EVENTS 1024
@@ -53,6 +54,7 @@ typedef struct asp__io_priv {
     int events; /* wanted */
     int kernel; /* registered with the backend */
     unsigned flags;
+    uint64_t since; /* loop->polls when started: events of later polls only */
 } asp__io_priv;
 
 /* The private parts, found in the public structs' reserved rooms. */
@@ -116,6 +118,7 @@ struct asp_loop {
     asp__event fired[ASP__MAX_EVENTS];
     int nfired;    /* events of the dispatch in progress */
     int fired_pos; /* index being dispatched */
+    uint64_t polls; /* backend polls so far (io.c) */
 
     unsigned nref; /* active referenced watchers/timers + internal refs */
     int running;
@@ -195,6 +198,9 @@ void asp__embed_teardown(asp_loop *loop);
 void asp__timers_run(asp_loop *loop, uint64_t seq_limit);
 int64_t asp__timers_next(const asp_loop *loop, uint64_t now_ns);
 void asp__io_dispatch(asp_loop *loop);
+/* Marks w (initialised, not started) as watching one of the library's
+ * own fds, open and pollable: the backend need not check it. */
+void asp__io_known(asp_io *w);
 /* The loop of a started or stopped-but-initialised timer. */
 asp_loop *asp__timer_loop(const asp_timer *t);
 
@@ -221,6 +227,12 @@ void asp__source_close(asp_loop *loop);
 /* Whether pidfds work here: 1, 0, or -errno (the probe could not run). */
 int asp__pidfd_supported(void);
 
+/* --- the open-file limit (limits.c) --- */
+/* Whether a child should get the soft RLIMIT_NOFILE of before
+ * asp_raise_fd_limit back: 1 with *rl the limits to set in the child,
+ * else 0 (never raised, or the process has set another limit since). */
+int asp__fd_limit_restore(struct rlimit *rl);
+
 /* --- notifier and fd helpers (notify.c) --- */
 int asp__notifier_open(asp__notifier *n);
 void asp__notifier_close(asp__notifier *n);
@@ -233,6 +245,19 @@ int asp__pipe(int fds[2], int extra_flags);
  * numbers and a child inheriting "stdin" would get our epoll fd. Returns
  * the fd to use (closing the old one), or -errno. */
 int asp__fd_high(int fd);
+/* Keeps the low fd numbers free for the fds a spawn hands its child: a
+ * spawn's child copies (Linux: shares, then copies the part below) only
+ * the fd table up to the highest fd it is given, so those fds should be
+ * low, and in a process holding thousands of long-lived fds -- a stream
+ * end and a pidfd per child -- new fds would otherwise always come at the
+ * top. So a long-lived fd of the library at ASP__PARK_FROM or above moves
+ * to ASP__PARK_BASE or above (one fcntl and one close, only in processes
+ * with that many fds), and the numbers in between stay free for the
+ * short-lived ones. Returns the fd to use (the same one if it is low or
+ * the limit leaves no room above). */
+#define ASP__PARK_FROM 64
+#define ASP__PARK_BASE 256
+int asp__fd_park(int fd);
 int asp__set_nonblock(int fd);
 
 #endif

@@ -4,10 +4,13 @@
  * The loop keeps a table fd -> started watcher. Backends report (fd, mask)
  * pairs; dispatch looks the fd up in the table at the moment of delivery
  * and re-checks the watcher's interest, so an event for a watcher stopped
- * earlier in the same dispatch is never delivered. Stopping also erases
- * pending events of that fd from the fired array: after "stop, close,
- * open (same number), start" in one callback, the old fd's event cannot
- * reach the new watcher.
+ * earlier in the same dispatch is never delivered. A watcher also notes
+ * the poll count when it starts, and takes only events of later polls:
+ * after "stop, close, open (same number), start" in one callback, the old
+ * fd's event cannot reach the new watcher. (That used to be done by
+ * erasing the fd's pending events at each stop, a scan of the fired array
+ * that made a dispatch of n events that stops n watchers -- a thousand
+ * children exiting at once -- cost n * n / 2 steps.)
  */
 #include "internal.h"
 
@@ -81,12 +84,14 @@ int asp_io_start(asp_io *w, int events)
     r = fdtab_reserve(loop, fd);
     if (r < 0)
         return r;
-    r = loop->be->set(loop, fd, 0, events);
+    int known = (W(w)->flags & ASP__F_KNOWN) ? ASP__EV_KNOWN : 0;
+    r = loop->be->set(loop, fd, 0, events | known);
     if (r < 0)
         return r;
     loop->fdtab[fd] = w;
     W(w)->kernel = events;
     W(w)->events = events;
+    W(w)->since = loop->polls;
     W(w)->flags |= ASP__F_ACTIVE;
     if (!(W(w)->flags & ASP__F_UNREF))
         loop->nref++;
@@ -95,8 +100,8 @@ int asp_io_start(asp_io *w, int events)
 }
 
 /* Stops w: backend interest removed now (before the caller closes the
- * fd, and so is a host loop's, see embed.c), pending events of this
- * dispatch erased. */
+ * fd, and so is a host loop's, see embed.c); pending events of this
+ * dispatch no longer find it. */
 int asp_io_stop(asp_io *w)
 {
     if (!w)
@@ -113,15 +118,18 @@ int asp_io_stop(asp_io *w)
         (void)loop->be->set(loop, fd, W(w)->kernel, 0);
     loop->fdtab[fd] = NULL;
     asp__embed_fd_changed(loop, fd, 0);
-    for (int i = loop->fired_pos + 1; i < loop->nfired; i++)
-        if (loop->fired[i].fd == fd)
-            loop->fired[i].fd = -1;
     W(w)->kernel = 0;
     W(w)->events = 0;
     W(w)->flags &= ~ASP__F_ACTIVE;
     if (!(W(w)->flags & ASP__F_UNREF))
         loop->nref--;
     return 0;
+}
+
+/* Marks w as watching one of the library's own fds. */
+void asp__io_known(asp_io *w)
+{
+    W(w)->flags |= ASP__F_KNOWN;
 }
 
 /* The fd w watches. */
@@ -158,9 +166,11 @@ void asp_io_unref(asp_io *w)
         W(w)->loop->nref--;
 }
 
-/* Delivers the events collected by the last backend poll. */
+/* Delivers the events collected by the last backend poll, to watchers
+ * started before it. */
 void asp__io_dispatch(asp_loop *loop)
 {
+    uint64_t poll = ++loop->polls;
     for (loop->fired_pos = 0; loop->fired_pos < loop->nfired;
          loop->fired_pos++) {
         asp__event ev = loop->fired[loop->fired_pos];
@@ -173,7 +183,7 @@ void asp__io_dispatch(asp_loop *loop)
         if ((size_t)ev.fd >= loop->fdcap)
             continue;
         asp_io *w = loop->fdtab[ev.fd];
-        if (!w)
+        if (!w || W(w)->since >= poll)
             continue;
         int ready = ev.mask & W(w)->events;
         if (ev.mask & ASP__EV_ERR)

@@ -155,6 +155,7 @@ int asp_loop_new(asp_loop **out, const asp_loop_opts *opts)
     if (r < 0)
         goto fail_be;
     asp_io_init(loop, &loop->wake_io, loop->wake.rfd, wake_io_cb, loop);
+    asp__io_known(&loop->wake_io);
     asp_io_unref(&loop->wake_io);
     r = asp_io_start(&loop->wake_io, ASP_READ);
     if (r < 0)

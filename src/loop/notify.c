@@ -53,6 +53,21 @@ int asp__fd_high(int fd)
     return nfd < 0 ? -e : nfd;
 }
 
+/* Moves a long-lived fd of the library (a pipe end kept by a stream, a
+ * pidfd) from PARK_FROM or above to PARK_BASE or above, when the limit
+ * allows (see internal.h). Returns the fd to use: the old one when it is
+ * low or cannot move (nothing is lost then but the benefit). */
+int asp__fd_park(int fd)
+{
+    if (fd < ASP__PARK_FROM)
+        return fd;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, ASP__PARK_BASE);
+    if (nfd < 0)
+        return fd;
+    close(fd);
+    return nfd;
+}
+
 /* Sets O_NONBLOCK on fd; 0 or -errno. */
 int asp__set_nonblock(int fd)
 {

@@ -33,6 +33,7 @@ static int pidfd_add(asp_loop *loop, asp__child *c)
     if (c->pidfd < 0)
         return -EINVAL;
     asp_io_init(loop, &c->io, c->pidfd, pidfd_cb, c);
+    asp__io_known(&c->io);
     asp_io_unref(&c->io);
     return asp_io_start(&c->io, ASP_READ);
 }

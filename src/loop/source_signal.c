@@ -85,6 +85,7 @@ static int open_common(asp_loop *loop, int handler)
         goto fail;
     }
     asp_io_init(loop, &st->note_io, st->note.rfd, note_cb, loop);
+    asp__io_known(&st->note_io);
     asp_io_unref(&st->note_io);
     r = asp_io_start(&st->note_io, ASP_READ);
     if (r < 0)
@@ -183,6 +184,7 @@ static int signalfd_open(asp_loop *loop)
         return r;
     }
     asp_io_init(loop, &st->sigfd_io, st->sigfd, sigfd_cb, loop);
+    asp__io_known(&st->sigfd_io);
     asp_io_unref(&st->sigfd_io);
     asp_timer_init(loop, &st->ign_timer, ign_timer_cb, loop);
     asp_timer_unref(&st->ign_timer);

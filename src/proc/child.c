@@ -11,7 +11,10 @@
  * Order: signals to default (all were blocked by the parent around the
  * clone, so no handler of the parent can run here), session (or group),
  * the controlling terminal (a pty's slave, at the parent's fd number,
- * before the fds are moved), the cgroup, fds, cwd, the signal mask
+ * before the fds are moved), the cgroup, an fd table of its own (when
+ * cloned sharing the parent's: every step before it leaves the table
+ * alone), fds, cwd, the soft fd limit of before asp_raise_fd_limit, the
+ * signal mask
  * emptied, exec.
  *
  * When the parent passes an error pipe (ctx->errfd, see spawn.c), its
@@ -31,10 +34,9 @@
 #include <string.h>
 #include <unistd.h>
 #ifdef ASP_HAVE_LINUX
-#include <sys/syscall.h>
-#endif
-#ifdef ASP_HAVE_LINUX
 #include <dirent.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #endif
 
 #ifndef NSIG
@@ -153,6 +155,20 @@ CHILD_CODE static int target_of_other(const asp__child_ctx *c, int i, int fd)
     return 0;
 }
 
+/* Opens /dev/null as fd dst (inheritable). The moves run in target
+ * order and dst is free here, so open(2), which takes the lowest free
+ * number, lands on dst; should it land elsewhere, the fd is moved there.
+ * Returns 0, or -1 with errno. */
+CHILD_CODE static int open_null_on(int dst)
+{
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0 || fd == dst)
+        return fd < 0 ? -1 : 0;
+    int r = dup2(fd, dst);
+    close(fd);
+    return r < 0 ? -1 : 0;
+}
+
 /* Puts every fd in place without ever needing a free fd above the
  * highest one involved (a passed fd may sit at RLIMIT_NOFILE - 1):
  *  1. everything but the sources and the error pipe is closed;
@@ -161,7 +177,9 @@ CHILD_CODE static int target_of_other(const asp__child_ctx *c, int i, int fd)
  *     is copied to a free number clear of every target; the error pipe
  *     too if it sits on a target;
  *  3. every source is dup2'd onto its target (dup2 clears close-on-exec;
- *     a source already at its target has the flag cleared instead);
+ *     a source already at its target has the flag cleared instead) and
+ *     made blocking if it is one of the spawn's new pipes, or /dev/null
+ *     opened there;
  *  4. everything but the targets and the error pipe is closed.
  * After step 2 no pending source sits on another move's target, so the
  * dup2s may go in any order. Returns 0, or -1 with errno. */
@@ -187,10 +205,16 @@ CHILD_CODE static int arrange_fds(asp__child_ctx *c, int *errfd)
     }
     for (int i = 0; i < c->nmoves; i++) {
         const asp__fdmove *m = &c->moves[i];
-        if (m->src < 0)
+        if (m->src == ASP__FD_DEVNULL) {
+            if (open_null_on(m->dst) < 0)
+                return -1;
+        } else if (m->src < 0)
             close(m->dst);
         else if (m->src == m->dst ? fcntl(m->dst, F_SETFD, 0) < 0
                                   : dup2(m->src, m->dst) < 0)
+            return -1;
+        /* A new pipe end has no other status flag: 0 clears O_NONBLOCK. */
+        if (m->src >= 0 && m->clear_nb && fcntl(m->dst, F_SETFL, 0) < 0)
             return -1;
     }
     close_all_but(3, c->keep, c->nkeep, *errfd);
@@ -207,6 +231,31 @@ CHILD_CODE static int join_cgroup(int fd)
         r = write(fd, "0", 1);
     while (r < 0 && errno == EINTR);
     return r == 1 ? 0 : -1;
+}
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+/* The child was cloned sharing the parent's fd table (CLONE_FILES, see
+ * spawn.c): it gets a table of its own before it changes any fd, holding
+ * only the fds below cut -- close_range(cut, ~0U, CLOSE_RANGE_UNSHARE)
+ * copies just those (Linux 5.9); elsewhere unshare copies them all, as
+ * the clone would have. Returns 0, or -1 with errno. */
+CHILD_CODE static int own_fd_table(int cut)
+{
+#ifdef ASP_HAVE_CLOSE_RANGE
+    if (syscall(SYS_close_range, (unsigned)cut, ~0u, CLOSE_RANGE_UNSHARE) ==
+        0)
+        return 0;
+#endif
+#ifdef ASP_HAVE_CLONE
+    return unshare(CLONE_FILES);
+#else
+    (void)cut;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
 /* Hands err to the parent: in the shared memory, and through the error
@@ -263,10 +312,17 @@ CHILD_CODE int asp__child_main(void *arg)
         goto fail;
     if (c->cgroup_fd >= 0 && join_cgroup(c->cgroup_fd) < 0)
         goto fail;
+    if (c->shared_files && own_fd_table(c->cut) < 0)
+        goto fail;
     if (arrange_fds(c, &errfd) < 0)
         goto fail;
     if (c->cwd && chdir(c->cwd) < 0)
         goto fail;
+    /* The soft fd limit of before asp_raise_fd_limit (best effort: the
+     * program gets the raised one rather than no program). setrlimit is
+     * one system call, no libc state. */
+    if (c->nofile_restore)
+        (void)setrlimit(RLIMIT_NOFILE, &c->nofile);
 
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);

@@ -157,9 +157,13 @@ void asp__comm_cancel(asp_proc *p);
 
 /* --------------------------------------------------------- spawn/env */
 
-/* One fd the child must see: src (parent's fd, -1 to close) as dst. */
+/* One fd the child must see: src (parent's fd, -1 to close,
+ * ASP__FD_DEVNULL to open /dev/null) as dst. */
+#define ASP__FD_DEVNULL (-2)
 typedef struct asp__fdmove {
     int src, dst;
+    int clear_nb; /* src is non-blocking (one of our new pipes): the child
+                     makes dst blocking */
 } asp__fdmove;
 
 /* Everything the child needs, prepared by the parent so that the child
@@ -181,6 +185,11 @@ typedef struct asp__child_ctx {
     int *srcs;  /* sorted distinct sources (closing the rest first) */
     int nsrcs;
     int cgroup_fd; /* >= 0: join this cgroup (its cgroup.procs) */
+    int shared_files; /* cloned with CLONE_FILES: first get an own fd
+                         table, copying the fds below cut only */
+    int cut;
+    int nofile_restore;   /* set nofile before the exec (limits.c) */
+    struct rlimit nofile;
     volatile int err;     /* errno of the failed step, written by the child */
     volatile int started; /* set by the child first: memory is shared */
     int errfd; /* >= 0: also write the errno here (see spawn.c) */

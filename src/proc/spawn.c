@@ -27,7 +27,7 @@
  * errno from it (EOF means the exec succeeded). The probe costs no fd, so
  * a spawn holds only what it hands over: two fds per pipe, a terminal's
  * master and slave (and the master's duplicate for stdin), the pidfd, and
- * /dev/null or a file where asked.
+ * a file where asked (/dev/null is opened by the child).
  */
 #include "internal.h"
 #include "pty.h"
@@ -63,6 +63,7 @@ typedef struct spawn_res {
     asp__child_ctx c;
     int parent_end[3]; /* our side of each piped stream */
     int child_src[3];  /* what the child gets as 0, 1, 2 (-1: closed) */
+    int child_nb[3];   /* child_src[i] is non-blocking: the child clears it */
     int owned[6];      /* fds this call opened for the child */
     int nowned;
     int pty_slave;     /* the terminal's slave (also in owned), or -1 */
@@ -106,6 +107,8 @@ static int validate_pass(const asp_spawn_opts *o)
 {
     if (o->npass_fds && !o->pass_fds)
         return -EINVAL;
+    if (o->npass_fds == 0)
+        return 0; /* and no system call for the limit */
     rlim_t fdmax = fd_limit();
     for (size_t i = 0; i < o->npass_fds; i++) {
         const asp_fdmap *m = &o->pass_fds[i];
@@ -164,11 +167,14 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
 {
     int fds[2];
     int e;
+    int both_nb = 1; /* both ends non-blocking: the child clears its own */
     if (i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR)) {
-#ifdef SOCK_CLOEXEC
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                       0, fds) < 0)
             return -errno;
 #else
+        both_nb = 0;
         /* macOS: no SOCK_CLOEXEC; the child closes every unlisted fd. */
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
             return -errno;
@@ -176,21 +182,25 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
         (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
 #endif
     } else {
-        e = asp__pipe(fds, 0);
+        e = asp__pipe(fds, O_NONBLOCK);
         if (e < 0)
             return e;
     }
-    /* The child's end stays blocking: children expect blocking stdio. */
+    /* Our end is non-blocking; the child's end must be blocking (children
+     * expect blocking stdio): made so by the child itself after it put
+     * the fd in place, which spares the parent a system call per pipe. */
     int ours = i == 0 ? fds[1] : fds[0];
     int theirs = i == 0 ? fds[0] : fds[1];
     r->child_src[i] = own(r, theirs);
+    r->child_nb[i] = both_nb;
     ours = asp__fd_high(ours); /* our end lives on: keep it off 0-2 */
     if (ours < 0)
         return ours;
+    ours = asp__fd_park(ours); /* and above the child's, in a big table */
     r->parent_end[i] = ours;
-    e = asp__set_nonblock(ours);
-    if (e < 0)
-        return e;
+    /* A new socket has no status flag to keep: one fcntl. */
+    if (!both_nb && fcntl(ours, F_SETFL, O_NONBLOCK) < 0)
+        return -errno;
 #ifdef F_SETNOSIGPIPE
     /* Where the fd itself can refuse SIGPIPE (macOS), stdin's writes need
      * no signal-mask dance (wstream.c). */
@@ -228,11 +238,13 @@ static int make_pty(spawn_res *r, int i)
     return 0;
 }
 
-/* Sets up what the child gets as fds 0-2. */
+/* Sets up what the child gets as fds 0-2. /dev/null is opened by the
+ * child itself (ASP__FD_DEVNULL), as posix_spawn's file actions do: the
+ * parent saves an open and a close per spawn, and a failure still comes
+ * back as the spawn's error. */
 static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
                       const int open_before[3])
 {
-    int devnull = -1;
     for (int i = 0; i < 3; i++) {
         const asp_stdio *s = &o->stdio[i];
         int e;
@@ -246,13 +258,7 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
                 return e;
             break;
         case ASP_STDIO_NULL:
-            if (devnull < 0) {
-                devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (devnull < 0)
-                    return -errno;
-                own(r, devnull);
-            }
-            r->child_src[i] = devnull;
+            r->child_src[i] = ASP__FD_DEVNULL;
             break;
         case ASP_STDIO_FD:
             r->child_src[i] = s->fd;
@@ -272,6 +278,7 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
         }
         case ASP_STDIO_STDOUT:
             r->child_src[i] = r->child_src[1];
+            r->child_nb[i] = r->child_nb[1];
             break;
         case ASP_STDIO_CLOSE:
             r->child_src[i] = -1;
@@ -319,6 +326,7 @@ static int make_moves(spawn_res *r)
         int dst = i < 3 ? (int)i : o->pass_fds[i - 3].child_fd;
         c->moves[i].src = src;
         c->moves[i].dst = dst;
+        c->moves[i].clear_nb = i < 3 ? r->child_nb[i] : 0;
         if (src >= 0)
             sorted_add(c->srcs, &c->nsrcs, src);
         if (dst >= 3)
@@ -417,9 +425,12 @@ static pid_t do_vfork(int (*fn)(void *), void *arg)
 
 /* Starts fn(arg) in a child sharing our memory (as far as the system
  * does), every signal blocked around it; with want_pidfd also a pidfd
- * (-1 if none). Returns the pid or -errno. */
+ * (-1 if none); with share_files (Linux) sharing our fd table too, which
+ * the child must unshare before it touches any fd (child.c). Returns the
+ * pid or -errno. */
 static pid_t clone_child(struct asp__procs *ps, int (*fn)(void *),
-                         void *arg, int want_pidfd, int *pidfd)
+                         void *arg, int want_pidfd, int share_files,
+                         int *pidfd)
 {
     sigset_t old;
     pid_t pid;
@@ -429,7 +440,8 @@ static pid_t clone_child(struct asp__procs *ps, int (*fn)(void *),
         return -errno;
     block_all(&old);
 #ifdef ASP_HAVE_CLONE
-    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD |
+                (share_files ? CLONE_FILES : 0);
     pid = clone(fn, top, flags | (want_pidfd ? CLONE_PIDFD : 0), arg, pidfd);
     if (pid < 0 && want_pidfd && errno == EINVAL) {
         /* A kernel without CLONE_PIDFD (< 5.2): pidfd_open below. */
@@ -438,6 +450,7 @@ static pid_t clone_child(struct asp__procs *ps, int (*fn)(void *),
     }
 #else
     (void)want_pidfd;
+    (void)share_files;
     pid = do_vfork(fn, arg);
 #endif
     int e = errno;
@@ -459,7 +472,7 @@ static int probe_vm(struct asp__procs *ps)
         return 0;
     volatile int flag = 0;
     int pidfd;
-    pid_t pid = clone_child(ps, probe_main, (void *)&flag, 0, &pidfd);
+    pid_t pid = clone_child(ps, probe_main, (void *)&flag, 0, 0, &pidfd);
     if (pid < 0)
         return pid;
     int st;
@@ -531,6 +544,27 @@ static void drop_streams(asp_proc *p)
         }
 }
 
+/* Whether the child shares our fd table at the clone, and below which
+ * fd it then copies it: the clone does not copy a table of thousands of
+ * fds only for the child to close them all again (each close of a file
+ * costs the kernel a few cache misses: 2.7 ms per spawn from a parent
+ * with 20,000 fds, measured with perf, most of it in close_range). The
+ * child copies the fds below the highest one it is given (those are kept
+ * low, see asp__fd_park). Only where the child is known to share our
+ * memory: an emulated clone (valgrind, user-mode emulators) is a plain
+ * fork, which may refuse the flag. */
+static void share_files(asp__child_ctx *c)
+{
+#if defined(ASP_HAVE_CLONE) && defined(ASP_HAVE_CLOSE_RANGE)
+    c->shared_files = atomic_load(&vm_mode) == VM_SHARED;
+    c->cut = 3;
+    if (c->nsrcs > 0 && c->srcs[c->nsrcs - 1] >= c->cut)
+        c->cut = c->srcs[c->nsrcs - 1] + 1;
+#else
+    c->shared_files = 0;
+#endif
+}
+
 /* Step 3: everything the child needs, and the streams. */
 static int prepare(spawn_res *r, const int open_before[3])
 {
@@ -565,6 +599,8 @@ static int prepare(spawn_res *r, const int open_before[3])
               : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
               : (o->pgid > 0 ? o->pgid : -1);
     c->errfd = r->epipe[1];
+    c->nofile_restore = asp__fd_limit_restore(&c->nofile);
+    share_files(c);
     e = asp__contain_prepare(r->p, o, c);
     if (e == 0)
         r->contained = 1;
@@ -575,7 +611,8 @@ static int prepare(spawn_res *r, const int open_before[3])
 static int launch(spawn_res *r)
 {
     pid_t pid = clone_child(r->ps, asp__child_main, &r->c,
-                            asp__pidfd_supported() > 0, &r->pidfd);
+                            asp__pidfd_supported() > 0, r->c.shared_files,
+                            &r->pidfd);
     if (pid < 0)
         return pid;
     if (r->epipe[0] >= 0)
@@ -596,6 +633,7 @@ static int launch(spawn_res *r)
         }
         r->pidfd = hi;
     }
+    r->pidfd = asp__fd_park(r->pidfd);
     r->pid = pid;
     return 0;
 }
@@ -670,9 +708,10 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
     int e = validate(argv, o);
     if (e < 0)
         return e;
-    int open_before[3];
+    int open_before[3]; /* asked only where the child inherits it */
     for (int i = 0; i < 3; i++)
-        open_before[i] = fcntl(i, F_GETFD) >= 0;
+        open_before[i] = o->stdio[i].mode == ASP_STDIO_INHERIT &&
+                         fcntl(i, F_GETFD) >= 0;
     e = res_init(&r, loop, argv, o);
     if (!e)
         e = prepare(&r, open_before);

@@ -38,8 +38,12 @@
  * 1.5-1.8 after it; huge pages always on gave 2.5 when the host had the
  * memory and 0.37 when not, the switch 1.1-1.5 and 1.7.
  *
+ * Mappings are kept for reuse by the loop that captured into them when
+ * their result is freed: capcache.c.
+ *
  * Layout of a block: an ASP__CAP_HDR-byte header holding the mapping size
- * (0 for allocator memory), then the data, NUL-terminated when handed out.
+ * (0 for allocator memory) and, for a mapping, the cache it goes back to
+ * (or NULL), then the data, NUL-terminated when handed out.
  */
 #include "internal.h"
 
@@ -52,6 +56,13 @@
 #endif
 
 #define SMALL_MAX ((size_t)1 << 20)
+/* A capture's first block holds 4 KiB; it grows (doubling) once a read
+ * would get less room than the capture holds, or than MIN_ROOM. */
+#define FIRST_BLOCK ((size_t)4096)
+/* A capture that outgrows this moves into a mapping the loop's cache
+ * keeps, when it keeps one (capcache.c). */
+#define CACHE_FROM ((size_t)64 << 10)
+#define MIN_ROOM ((size_t)512)
 #define HUGE ((size_t)2 << 20)
 /* SLOW_STEPS huge steps in a row, each slower than SLOW_HUGE_NS (2 MiB at
  * 2 GB/s), mean the kernel is getting every huge page from the host: small
@@ -128,39 +139,90 @@ static void prefault(asp__capture *c, size_t upto)
 }
 #endif
 
-/* Grows the block so that room >= need; 0 or -ENOMEM. */
+#ifdef ASP_HAVE_MREMAP
+/* Moves the capture into the mapping nb of map bytes (tag: the cache it
+ * returns to, or NULL): the data held in allocator memory is copied and
+ * that memory freed; the header notes size and cache. */
+static void move_to_mapping(asp__capture *c, char *nb, size_t map,
+                            asp__capcache *tag)
+{
+    if (c->block) {
+        memcpy(nb + ASP__CAP_HDR, c->block + ASP__CAP_HDR, c->len);
+        asp__free(c->block);
+    }
+    c->block = nb;
+    c->mapped = 1;
+    c->ready = 0;
+    c->room = map - ASP__CAP_HDR;
+    memcpy(c->block, &map, sizeof map);
+    memcpy(c->block + sizeof map, &tag, sizeof tag);
+}
+
+/* A mapping of at least map bytes for a capture not mapped yet: one the
+ * loop's cache keeps, or a fresh one (tagged with the cache, so that it
+ * goes back there). fresh: whether a fresh one may be made (else only
+ * the cache is asked). 0, or -ENOMEM with nothing changed. */
+static int to_mapping(asp__capture *c, size_t map, int fresh)
+{
+    size_t got;
+    char *nb = c->cache ? asp__capcache_take(c->cache, map, &got) : NULL;
+    if (nb) {
+        move_to_mapping(c, nb, got, c->cache);
+        return 0;
+    }
+    if (!fresh)
+        return -ENOMEM;
+    nb = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+              -1, 0);
+    if (nb == MAP_FAILED)
+        return -ENOMEM;
+    if (c->cache)
+        asp__capcache_tag(c->cache);
+    move_to_mapping(c, nb, map, c->cache);
+    return 0;
+}
+
+/* Grows a capture into or within a mapping so that it can hold room
+ * bytes; fresh as for to_mapping. 0 or -ENOMEM. */
+static int grow_mapped(asp__capture *c, size_t room, int fresh)
+{
+    size_t newmap = round_huge(room + ASP__CAP_HDR);
+    if (c->mapped) {
+        size_t oldmap;
+        memcpy(&oldmap, c->block, sizeof oldmap);
+        if (newmap <= oldmap)
+            newmap = oldmap * 2;
+        char *nb = mremap(c->block, oldmap, newmap, MREMAP_MAYMOVE);
+        if (nb == MAP_FAILED)
+            return -ENOMEM;
+        c->block = nb;
+        c->room = newmap - ASP__CAP_HDR;
+        memcpy(c->block, &newmap, sizeof newmap);
+    } else if (to_mapping(c, newmap, fresh) < 0) {
+        return -ENOMEM;
+    }
+    /* A hint the kernel may ignore; off once huge pages proved slow. */
+    size_t map;
+    memcpy(&map, c->block, sizeof map);
+    (void)madvise(c->block, map, c->small ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+    return 0;
+}
+#endif
+
+/* Grows the block so that room >= need; 0 or -ENOMEM. Large captures
+ * move to a mapping; from CACHE_FROM on, into one the loop's cache keeps
+ * if there is one (no further copy, pages already there). */
 static int grow(asp__capture *c, size_t need)
 {
-    size_t room = c->room ? c->room * 2 : 4096;
+    size_t room = c->room ? c->room * 2 : FIRST_BLOCK;
     if (room < need)
         room = need;
 #ifdef ASP_HAVE_MREMAP
-    if (room + ASP__CAP_HDR > SMALL_MAX) {
-        size_t oldmap = c->mapped ? round_huge(c->room + ASP__CAP_HDR) : 0;
-        size_t newmap = round_huge(room + ASP__CAP_HDR);
-        char *nb;
-        if (c->mapped) {
-            nb = mremap(c->block, oldmap, newmap, MREMAP_MAYMOVE);
-            if (nb == MAP_FAILED)
-                return -ENOMEM;
-        } else {
-            nb = mmap(NULL, newmap, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (nb == MAP_FAILED)
-                return -ENOMEM;
-            if (c->block) {
-                memcpy(nb + ASP__CAP_HDR, c->block + ASP__CAP_HDR, c->len);
-                asp__free(c->block);
-            }
-        }
-        /* A hint the kernel may ignore; off once huge pages proved slow. */
-        (void)madvise(nb, newmap, c->small ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
-        c->block = nb;
-        c->mapped = 1;
-        c->room = newmap - ASP__CAP_HDR;
-        memcpy(c->block, &newmap, sizeof newmap);
+    if (c->mapped || room + ASP__CAP_HDR > SMALL_MAX)
+        return grow_mapped(c, room, 1);
+    if (c->cache && room + ASP__CAP_HDR > CACHE_FROM &&
+        grow_mapped(c, room, 0) == 0)
         return 0;
-    }
 #endif
     char *nb = asp__realloc(c->block, room + ASP__CAP_HDR);
     if (!nb)
@@ -173,11 +235,20 @@ static int grow(asp__capture *c, size_t need)
 }
 
 /* Room for a direct read of up to want bytes: NULL when the cap is
- * reached or memory ran out (the caller reads elsewhere and discards). */
+ * reached or memory ran out (the caller reads elsewhere and discards).
+ * A read asks for no more room than the capture holds already (at least
+ * MIN_ROOM), so the block doubles with the data: a job's few hundred
+ * bytes cost one 4 KiB block, not a whole read buffer (64 KiB, whose
+ * malloc and free moved the heap's break and faulted pages in on every
+ * capture), and a large capture makes a handful of smaller reads at its
+ * start. */
 char *asp__capture_space(asp__capture *c, size_t want, size_t *room)
 {
     if (c->failed || (c->cap && c->len >= c->cap))
         return NULL;
+    size_t grown = c->len > MIN_ROOM ? c->len : MIN_ROOM;
+    if (want > grown)
+        want = grown;
     if (c->cap && want > c->cap - c->len)
         want = c->cap - c->len;
     /* One byte always stays free for the NUL that asp__capture_take adds,
@@ -236,7 +307,8 @@ char *asp__capture_take(asp__capture *c, size_t *len)
     return data;
 }
 
-/* Frees a capture's block. */
+/* Frees a capture's block: a mapping goes back to the cache it names,
+ * or is unmapped. */
 void asp__capture_free(asp__capture *c)
 {
     if (!c->block)
@@ -245,7 +317,12 @@ void asp__capture_free(asp__capture *c)
     memcpy(&map, c->block, sizeof map);
 #ifdef ASP_HAVE_MREMAP
     if (map) {
-        munmap(c->block, map);
+        asp__capcache *tag;
+        memcpy(&tag, c->block + sizeof map, sizeof tag);
+        if (tag)
+            asp__capcache_put(tag, c->block, map);
+        else
+            munmap(c->block, map);
         c->block = NULL;
         return;
     }
@@ -272,6 +349,8 @@ void asp__stream_capture(asp_stream *s, asp__capture *c,
 {
     asp__reader *r = &s->u.r;
     size_t a = asp__stream_avail(s);
+    if (!c->cache)
+        c->cache = asp__capcache_get(s->loop);
     if (a)
         asp__capture_add(c, r->buf + r->start, a);
     r->start = r->end = 0;

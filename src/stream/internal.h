@@ -9,6 +9,7 @@
  *   read.c     the consumers: a table of request kinds, each a "need
  *              more?" and a "deliver"; the public read calls
  *   capture.c  capture mode (communicate): growing capture buffers
+ *   capcache.c the per-loop cache of released capture mappings
  *   forward.c  forward mode: splice to another fd, with backpressure
  *   writer.c   the write side (stdin): queue, drain, EPIPE, no SIGPIPE
  *   sync.c     the blocking forms of the stream calls
@@ -64,9 +65,12 @@ struct asp__consumer;
  * mmap'd region grown with mremap and backed by huge pages where the
  * kernel allows, so growth never copies and peak memory stays at the
  * captured size. The data starts ASP__CAP_HDR bytes into the block; the
- * header says how to free it. */
+ * header says how to free it (the mapping's size, 0 for allocator
+ * memory, and the cache it returns to). */
 #define ASP__CAP_HDR 16
+typedef struct asp__capcache asp__capcache;
 typedef struct asp__capture {
+    asp__capcache *cache; /* the loop's cache of mappings (capcache.c) */
     char *block;  /* header + data */
     size_t len;   /* data bytes kept */
     size_t room;  /* data bytes the block can hold */
@@ -115,6 +119,8 @@ typedef struct asp__reader {
     asp_read_cb cb;
     void *cb_data;
     int paused;
+    unsigned epoch; /* moves when the request, the pause or the phase
+                       changes: ends a burst of line callbacks (read.c) */
 
     enum asp__mode mode;
     asp__capture *capture;
@@ -240,6 +246,12 @@ int asp__capture_fill(asp_stream *s);
 int asp__capture_deliver(asp_stream *s);
 void asp__capture_end(asp_stream *s);
 extern uint64_t asp__capture_slow_ns;
+/* capcache.c: the per-loop cache of released capture mappings. */
+asp__capcache *asp__capcache_get(asp_loop *loop);
+char *asp__capcache_take(asp__capcache *k, size_t need, size_t *map);
+void asp__capcache_tag(asp__capcache *k);
+void asp__capcache_put(asp__capcache *k, char *block, size_t map);
+extern int asp__capcache_off;
 /* forward.c */
 int asp__fwd_fill(asp_stream *s);
 int asp__fwd_deliver(asp_stream *s);

@@ -8,14 +8,18 @@
  *
  * Kinds: read (up to n), exact (n), line, until (a separator), and the
  * continuous chunks and lines, which stay after delivering until EOF, a
- * cancel or an over-long line. Lines are found with memchr, resuming
- * where the last scan stopped, so a long line arriving in pieces is
- * scanned once.
+ * cancel or an over-long line. Lines are found with memchr (continuous
+ * lines: see nl_next), resuming where the last scan stopped, so a long
+ * line arriving in pieces is scanned once.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#define NL_SIMD 1 /* see nl_next */
+#endif
 
 typedef struct asp__consumer {
     int continuous; /* stays after delivering (chunks, lines) */
@@ -42,6 +46,7 @@ void asp__req_end(asp_stream *s)
     s->u.r.req = NULL;
     s->u.r.scanned = 0;
     s->u.r.paused = 0;
+    s->u.r.epoch++;
 }
 
 /* Calls the request's callback. The stream is held by the caller. */
@@ -160,40 +165,86 @@ static int sep_need(const asp_stream *s)
     return a <= r->req_n && !find_sep(s, scan_from(s), a);
 }
 
+#ifdef NL_SIMD
+/* The newline bits of the 64 bytes at p (bit i: p[i] == '\n'). */
+static inline uint64_t nl_mask64(const char *p)
+{
+    const __m128i nl = _mm_set1_epi8('\n');
+    const __m128i *v = (const __m128i *)(const void *)p;
+    uint64_t a = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(v), nl));
+    uint64_t b = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(v + 1), nl));
+    uint64_t c = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(v + 2), nl));
+    uint64_t d = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(v + 3), nl));
+    return a | b << 16 | c << 32 | d << 48;
+}
+#endif
+
+/* What one burst of line callbacks keeps in locals (see lines_burst). */
+typedef struct burst {
+    asp_stream *s;
+    const char *b; /* the start of the next line */
+    size_t limit;
+    unsigned epoch;
+    asp_read_cb cb;
+    void *data;
+} burst;
+
+/* Hands out the line [u->b, nl]. Returns 0 to go on, 1 when the callback
+ * moved the epoch, 2 when the line is over the limit (not delivered). */
+static inline int burst_line(burst *u, const char *nl)
+{
+    size_t len = (size_t)(nl - u->b) + 1;
+    if (len > u->limit)
+        return 2;
+    asp__reader *r = &u->s->u.r;
+    r->start += len; /* kept current for asp_stream_buffered() */
+    u->cb(u->s, 0, u->b, len, u->data);
+    u->b = nl + 1;
+    return r->epoch != u->epoch;
+}
+
 /* The hot path of continuous line reading: every complete line in the
- * buffer goes to the callback, one memchr each, with no other work per
- * line. The buffer bounds live in locals: a callback cannot consume
- * bytes (requests made during delivery are served after it), and
- * whatever else it does that matters -- cancel, pause, close, free,
- * another request -- shows in req, paused or the phase, which end the
- * burst. Limits, EOF and pauses are left to sep_deliver. Returns the
- * lines delivered. */
+ * buffer goes to the callback, with no other work per line than finding
+ * it, keeping start current, the call, and one look at the epoch. Where
+ * SSE2 is at hand (GNU compilers), 64 bytes at a time become a bit mask
+ * of their newlines, handed out bit by bit: callgrind counted 70
+ * instructions per 64-byte line with a memchr per line (33 in memchr),
+ * 40 this way; the tail, under 64 bytes, and other systems use memchr.
+ * The buffer bounds, the callback and its data live in locals: a callback
+ * cannot consume bytes (requests made during delivery are served after
+ * it), and whatever else it does that matters -- cancel, pause, resume,
+ * close, free, another request -- moves the epoch, which ends the burst.
+ * A line over the limit, EOF and pauses are left to sep_deliver. Returns
+ * whether a line was delivered. */
 static int lines_burst(asp_stream *s)
 {
     asp__reader *r = &s->u.r;
-    const asp__consumer *kind = r->req;
-    const char *b = r->buf + r->start;
+    const char *first = r->buf + r->start;
+    const char *p = first + r->scanned; /* scanning resumes here */
     const char *end = r->buf + r->end;
-    const char *p = b + r->scanned;
-    int n = 0;
-    for (;;) {
-        size_t a = (size_t)(end - b);
-        const char *stop = b + (a < r->req_n ? a : r->req_n);
-        const char *nl = p < stop ? memchr(p, '\n', (size_t)(stop - p))
-                                  : NULL;
-        if (!nl) {
-            r->scanned = (size_t)(stop - b);
-            return n;
-        }
-        size_t len = (size_t)(nl - b) + 1;
-        r->start += len; /* kept current for asp_stream_buffered() */
-        r->scanned = 0;
-        r->cb(s, 0, b, len, r->cb_data);
-        n++;
-        if (r->req != kind || r->paused || s->phase == ASP__PH_CLOSED)
-            return n;
-        b = p = nl + 1;
-    }
+    const char *nl;
+    burst u = {s, first, r->req_n, r->epoch, r->cb, r->cb_data};
+#ifdef NL_SIMD
+    for (; end - p >= 64; p += 64)
+        for (uint64_t m = nl_mask64(p); m; m &= m - 1)
+            if (burst_line(&u, p + __builtin_ctzll(m)))
+                goto stopped;
+#endif
+    for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1)
+        if (burst_line(&u, nl))
+            goto stopped;
+    /* From the next line's start to the end there is no newline. */
+    r->scanned = (size_t)(end - u.b);
+    return u.b != first;
+stopped:
+    /* The callback changed something, or the line is over the limit:
+     * scanning starts over at the next line's start. */
+    r->scanned = 0;
+    return u.b != first;
 }
 
 static const asp__consumer lines_kind;
@@ -269,6 +320,7 @@ static int start_req(asp_stream *s, const asp__consumer *kind, size_t n,
     if (e < 0)
         return e;
     asp__reader *r = &s->u.r;
+    r->epoch++;
     r->req = kind;
     r->req_n = n;
     r->cb = cb;
@@ -366,6 +418,7 @@ int asp_stream_pause(asp_stream *s)
     if (s->writer || !s->u.r.req || !s->u.r.req->continuous)
         return -EALREADY;
     s->u.r.paused = 1;
+    s->u.r.epoch++;
     asp__stream_update(s);
     return 0;
 }
@@ -378,6 +431,7 @@ int asp_stream_resume(asp_stream *s)
     if (s->writer || !s->u.r.paused)
         return -EALREADY;
     s->u.r.paused = 0;
+    s->u.r.epoch++;
     if (!s->delivering && (asp__stream_avail(s) > 0 || at_eof(s)))
         asp__stream_kick(s);
     asp__stream_update(s);

@@ -75,6 +75,7 @@ static asp_stream *stream_alloc(asp_loop *loop, int fd, int writer)
     s->writer = writer;
     asp_io_init(loop, &s->io, fd, writer ? asp__writer_io_cb : on_readable,
                 s);
+    asp__io_known(&s->io); /* our pipe, socket or terminal */
     asp_io_unref(&s->io);
     asp_timer_init(loop, &s->kick, kick_cb, s);
     return s;
@@ -513,6 +514,7 @@ void asp__stream_close_fd(asp_stream *s)
     asp__reader *r = &s->u.r;
     asp_timer_stop(&r->grace);
     r->start = r->end = 0;
+    r->epoch++;
     switch (r->mode) {
     case ASP__MODE_CAPTURE: asp__capture_end(s); break;
     case ASP__MODE_FORWARD: asp__fwd_cancel(s, -ECANCELED); break;

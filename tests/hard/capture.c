@@ -12,6 +12,9 @@
  * threshold), and the fallback for kernels without MADV_POPULATE_WRITE
  * (forced in a forked process by a seccomp filter that makes that
  * madvise fail with EINVAL).
+ *
+ * And the per-loop cache of released mappings (src/stream/capcache.c):
+ * reuse with exact bytes, its bounds, and its life past its loop.
  */
 #define _GNU_SOURCE
 #include "hard.h"
@@ -19,6 +22,7 @@
 #include "../../src/proc/internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +67,7 @@ static int resident(const char *p, size_t n)
 typedef struct feed_args {
     size_t total;
     uint64_t seed;
+    asp__capcache *cache; /* the loop's cache of mappings, or NULL */
     int force_small_after; /* MiB; -1: never */
     int small_seen;        /* out: the capture switched to small pages */
     char why[160];
@@ -75,6 +80,7 @@ static int feed(void *arg)
 {
     feed_args *a = arg;
     asp__capture c = {0};
+    c.cache = a->cache;
     hard_rng r;
     hard_rng_seed(&r, a->seed);
     char *tmp = malloc(MIB);
@@ -226,6 +232,104 @@ START_TEST(capture_without_populate)
 END_TEST
 #endif
 
+#ifdef ASP_HAVE_MREMAP
+/* How many mappings k keeps (taken out and put back). */
+static int cache_count(asp__capcache *k)
+{
+    char *b[8];
+    size_t m[8];
+    int n = 0;
+    while (n < 8 && (b[n] = asp__capcache_take(k, 1, &m[n])) != NULL)
+        n++;
+    for (int i = 0; i < n; i++)
+        asp__capcache_put(k, b[i], m[i]);
+    return n;
+}
+
+/* A fresh mapping of map bytes, tagged with k and given back to it. */
+static void cache_give(asp__capcache *k, size_t map)
+{
+    char *b = mmap(NULL, map, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(b, MAP_FAILED);
+    asp__capcache_tag(k);
+    asp__capcache_put(k, b, map);
+}
+
+START_TEST(capture_cache_reuse_and_bounds)
+{
+    /* A freed large capture goes back to its loop's cache; the next
+     * captures start in it (old bytes there, MADV_FREE'd) and must still
+     * be exact and faulted in; the cache keeps at most 4 mappings, none
+     * over 16 MiB; the loop's free unmaps what it keeps. */
+    asp_loop *loop = asp_t_loop();
+    asp__capcache *k = asp__capcache_get(loop);
+    ck_assert_ptr_nonnull(k);
+    ck_assert_ptr_eq(asp__capcache_get(loop), k);
+    ck_assert_int_eq(cache_count(k), 0);
+    for (int i = 0; i < 3; i++) {
+        feed_args a = {.total = 3 * MIB + 5 + (size_t)i * 777,
+                       .seed = 20 + (uint64_t)i, .force_small_after = -1,
+                       .cache = k};
+        ck_assert_msg(feed(&a) == 0, "capture %d: %s", i, a.why);
+        ck_assert_int_eq(cache_count(k), 1);
+    }
+    for (int i = 0; i < 6; i++)
+        cache_give(k, 2 * MIB);
+    ck_assert_int_eq(cache_count(k), 4);
+    cache_give(k, 32 * MIB); /* too big to keep */
+    size_t map;
+    ck_assert_ptr_null(asp__capcache_take(k, 32 * MIB, &map));
+    /* A small capture never touches the cache. */
+    feed_args small = {.total = 1000, .seed = 3, .force_small_after = -1,
+                       .cache = k};
+    ck_assert_msg(feed(&small) == 0, "%s", small.why);
+    ck_assert_int_eq(cache_count(k), 4);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+/* Frees a result's buffer on another thread. */
+static void *free_elsewhere(void *arg)
+{
+    asp_result res = {0};
+    res.out = arg;
+    asp_result_free(&res);
+    return NULL;
+}
+
+START_TEST(capture_cache_outlives_its_loop)
+{
+    /* Results may be freed after their loop and on another thread: the
+     * cache goes with the last of its mappings (ASan and memcheck runs of
+     * this suite see a leak or a use after free otherwise). */
+    asp_loop *loop = asp_t_loop();
+    asp__capcache *k = asp__capcache_get(loop);
+    ck_assert_ptr_nonnull(k);
+    char *data[2];
+    for (int i = 0; i < 2; i++) {
+        asp__capture c = {0};
+        c.cache = k;
+        static char chunk[65536];
+        memset(chunk, 'a' + i, sizeof chunk);
+        for (int j = 0; j < 40; j++)
+            asp__capture_add(&c, chunk, sizeof chunk);
+        size_t len;
+        data[i] = asp__capture_take(&c, &len);
+        ck_assert_ptr_nonnull(data[i]);
+        ck_assert_uint_eq(len, 40 * sizeof chunk);
+        ck_assert_int_eq(data[i][len - 1], 'a' + i);
+        asp__capture_free(&c);
+    }
+    asp_t_loop_free(loop);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, free_elsewhere, data[0]), 0);
+    pthread_join(th, NULL);
+    free_elsewhere(data[1]);
+}
+END_TEST
+#endif
+
 /* The capture suite. */
 Suite *suite_capture(void)
 {
@@ -233,6 +337,10 @@ Suite *suite_capture(void)
     TCase *tc = asp_t_case("capture", 60);
     tcase_add_test(tc, capture_large_huge);
     tcase_add_test(tc, capture_switch_to_small);
+#ifdef ASP_HAVE_MREMAP
+    tcase_add_test(tc, capture_cache_reuse_and_bounds);
+    tcase_add_test(tc, capture_cache_outlives_its_loop);
+#endif
 #if defined(__linux__) && defined(MADV_POPULATE_WRITE) && \
     defined(SECCOMP_RET_ERRNO) && defined(__NR_madvise)
     tcase_add_test(tc, capture_without_populate);
