@@ -11,6 +11,7 @@
 
 #include <check.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "asproc.h"
@@ -28,12 +29,46 @@ int asp_t_fd_count(void);
 /* How many children this process has (any state); zombies counted in *z. */
 int asp_t_children(int *zombies);
 
+/* How many live members process group pgid has: zombies do not count
+ * (an orphan that init does not reap stays one for ever). */
+int asp_t_group_alive(pid_t pgid);
+
 /* Waits up to ms for every child of this process to be gone; returns the
  * number still there. Used where a child is reaped asynchronously. */
 int asp_t_wait_no_children(int ms);
 
 /* The path of the helper child program (tests/child.c). */
 const char *asp_t_child_path(void);
+
+/* Copies the helper child, as name, into a new folder of its own under
+ * /tmp made 0755 (so that any uid can run it there, wherever the checkout
+ * lives); writes the copy's path into path (cap bytes). Remove both with
+ * asp_t_child_copy_remove. */
+void asp_t_child_copy(const char *name, char *path, size_t cap);
+void asp_t_child_copy_remove(const char *path);
+
+/* The RLIMIT_NOFILE soft limit under which exactly k more fds can be
+ * opened (holes below the highest open fd count too). */
+rlim_t asp_t_nofile_for(int k);
+
+/* Sets the RLIMIT_NOFILE soft limit; fails the test if refused. */
+void asp_t_set_nofile(rlim_t soft);
+
+/* Runs fn in a forked process and returns the int it reports through a
+ * pipe (the exit status is not used: a memory checker may replace it), or
+ * INT32_MIN if the process died without reporting. The forked process
+ * ends with _exit, so nothing of the test runs twice. */
+int asp_t_in_fork(int (*fn)(void *), void *arg);
+/* In fn: the fd of that pipe (to keep open when closing fds). */
+int asp_t_fork_report_fd(void);
+
+/* Non-zero under valgrind, which runs vfork-like spawns as a plain fork
+ * (the library then carries a child's errno through an error pipe). */
+int asp_t_under_valgrind(void);
+
+/* An allocator for asp_set_allocator (libc's underneath) that refuses
+ * every block larger than n bytes: memory running out on demand. */
+asp_allocator asp_t_refusing_allocator(size_t n);
 
 /* A loop with default options; fails the test on error. */
 asp_loop *asp_t_loop(void);
@@ -65,6 +100,10 @@ asp_spawn_opts asp_t_piped(int out, int err, int in);
  * asp_free. */
 char *asp_t_read_all(asp_stream *s, size_t *len);
 
+/* Blocks until child pid has exited, leaving it unreaped (waitid with
+ * WNOWAIT): its exit is certainly there when the loop next looks. */
+void asp_t_until_exited(pid_t pid);
+
 /* Blocking wait that must succeed. */
 asp_status asp_t_wait(asp_proc *p);
 
@@ -85,7 +124,8 @@ Suite *suite_write(void);
 Suite *suite_forward(void);
 Suite *suite_communicate(void);
 Suite *suite_examples(void);
-Suite *suite_regress(void);
+Suite *suite_signals(void);
+Suite *suite_fork(void);
 
 /* A suite of a runner; proc: it depends on the child-exit source. */
 typedef struct asp_t_suite {

@@ -22,7 +22,8 @@ static const asp_t_suite suites[] = {
     {"write", suite_write, 1},
     {"forward", suite_forward, 1},
     {"communicate", suite_communicate, 1},
-    {"regress", suite_regress, 1},
+    {"signals", suite_signals, 1},
+    {"fork", suite_fork, 1},
 #ifdef ASP_TEST_EXAMPLES
     {"examples", suite_examples, 0},
 #endif

@@ -54,12 +54,6 @@ $(TEST_DIR)/examples/%: examples/%.c $(LIB) include/asproc.h
 
 check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES)
 
+# tests/matrix.sh runs the runner once per entry of its matrix.
 check: check-build
-	@fail=0; total=0; \
-	for cfg in $$($(TEST_RUN) $(TEST_BIN) --matrix 2>/dev/null); do \
-	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; grp=$${rest#*:}; \
-	  echo "== backend=$$be source=$$src suites=$$grp"; \
-	  ASP_BACKEND=$$be ASP_CHILD_SOURCE=$$src $(TEST_RUN) $(TEST_BIN) --group $$grp $(SUITES) || fail=1; \
-	done; \
-	if [ $$fail = 0 ]; then echo "check: all runs passed"; else echo "check: FAILURES above"; fi; \
-	exit $$fail
+	@sh tests/matrix.sh -n check -r '$(TEST_RUN)' $(TEST_BIN) $(SUITES)

@@ -27,8 +27,9 @@
 struct asp__procs {
     asp__loop_ext ext;
     asp_loop *loop;
-    asp__list live; /* every unreaped child: open handles and detached */
-    unsigned nopen; /* handles not yet freed by the user */
+    asp__list live;    /* every unreaped child: open handles and detached */
+    asp__list handles; /* every handle not yet freed by the user */
+    unsigned nopen;    /* how many: the length of handles */
     /* Stack for the clone()d child, reused by every spawn of this loop. */
     void *stack;
     size_t stack_size;
@@ -80,6 +81,7 @@ struct asp_proc {
     int leader; /* the child leads its process group */
     int busy;   /* callbacks of this process on the stack */
     asp__list node;  /* ps->live */
+    asp__list hnode; /* ps->handles, until the user frees the handle */
     asp__list waits; /* pending asp_wait, in start order */
     asp__stop stop;
     asp_stream *stdio[3]; /* NULL where not piped */

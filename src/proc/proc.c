@@ -78,11 +78,22 @@ static int procs_busy(asp__loop_ext *e)
     return ps->nopen > 0;
 }
 
-/* Loop teardown: reap the detached stragglers, release the state. */
+static void handle_end(asp_proc *p);
+
+/* Loop teardown: reap the detached stragglers, release the state. In a
+ * forked process, handles may still be open (the loop was inherited with
+ * them): each ends as asp_proc_free would end it, its child left alone;
+ * a reaped one goes at once, an unreaped one with the stragglers. */
 static void procs_teardown(asp__loop_ext *e, int forked)
 {
     struct asp__procs *ps = asp__container_of(e, struct asp__procs, ext);
     asp__list *n;
+    while (forked && (n = asp__list_first(&ps->handles)) != NULL) {
+        asp_proc *p = asp__container_of(n, asp_proc, hnode);
+        asp__proc_hold(p);
+        handle_end(p);
+        asp__proc_release(p);
+    }
     while ((n = asp__list_first(&ps->live)) != NULL)
         reap_straggler(asp__container_of(n, asp_proc, node), forked);
     if (ps->stack)
@@ -103,6 +114,7 @@ int asp__procs_get(asp_loop *loop, struct asp__procs **out)
         return -ENOMEM;
     ps->loop = loop;
     asp__list_init(&ps->live);
+    asp__list_init(&ps->handles);
     ps->ext.key = &procs_key;
     ps->ext.busy = procs_busy;
     ps->ext.teardown = procs_teardown;
@@ -305,6 +317,7 @@ int asp__proc_register(asp_proc *p)
     if (r < 0)
         return r;
     asp__list_push(&ps->live, &p->node);
+    asp__list_push(&ps->handles, &p->hnode);
     ps->nopen++;
     asp__loop_ref(p->loop);
     return 0;
@@ -422,12 +435,11 @@ asp_stream *asp_proc_stderr(asp_proc *p)
     return stdio_of(p, 2);
 }
 
-/* Public: ends the handle; see the file comment. */
-int asp_proc_free(asp_proc *p, enum asp_free_how how)
+/* Ends the user's handle (the caller holds p): everything pending
+ * completes with -ECANCELED and the streams close. Nothing here signals,
+ * waits for or reaps the child. */
+static void handle_end(asp_proc *p)
 {
-    if (!p || (unsigned)how >= ASP__FREE_COUNT || p->freed)
-        return -EINVAL;
-    asp__proc_hold(p);
     /* Marked first: a cancel callback below that calls back into p (free
      * again, wait, stop, communicate) is refused with -EINVAL instead of
      * counting the handle twice. */
@@ -443,6 +455,16 @@ int asp_proc_free(asp_proc *p, enum asp_free_how how)
             asp__stream_destroy(s);
         }
     p->ps->nopen--;
+    asp__list_del(&p->hnode);
+}
+
+/* Public: ends the handle; see the file comment. */
+int asp_proc_free(asp_proc *p, enum asp_free_how how)
+{
+    if (!p || (unsigned)how >= ASP__FREE_COUNT || p->freed)
+        return -EINVAL;
+    asp__proc_hold(p);
+    handle_end(p);
     if (p->phase == ASP__PP_RUNNING) {
         if (how == ASP_FREE_KILL)
             (void)asp__proc_send(p, SIGKILL, 0);

@@ -67,6 +67,7 @@ typedef struct spawn_res {
     void *env_owned, *paths_owned, *scratch;
     pid_t pid;
     int pidfd;
+    int opened_source; /* this spawn opened the loop's exit source */
 } spawn_res;
 
 /* The soft RLIMIT_NOFILE (a large number when unknown). */
@@ -506,8 +507,11 @@ static int prepare(spawn_res *r, const int open_before[3])
         e = make_streams(r);
     if (!e)
         e = probe_vm(r->ps);
-    if (!e)
+    if (!e) {
         e = asp__child_prepare(r->p->loop);
+        r->opened_source = e > 0;
+        e = e > 0 ? 0 : e;
+    }
     if (!e && atomic_load(&vm_mode) != VM_SHARED)
         e = asp__pipe(r->epipe, 0);
     if (e)
@@ -598,6 +602,7 @@ static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
     r->p->ps = r->ps;
     r->p->watch.pidfd = -1;
     asp__list_init(&r->p->node);
+    asp__list_init(&r->p->hnode);
     asp__list_init(&r->p->waits);
     return 0;
 }
@@ -632,6 +637,8 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
         if (r.p)
             drop_streams(r.p);
         asp__free(r.p);
+        if (r.opened_source)
+            asp__child_unprepare(loop);
         return e;
     }
     *out = r.p;
