@@ -232,7 +232,8 @@ static int in_read(pid_t tid)
         close(fd);
         if (n > 0) {
             buf[n] = 0;
-            return atol(buf) == SYS_read && buf[0] != '-';
+            /* "running" or "-1 ..." when not in a system call. */
+            return buf[0] >= '0' && buf[0] <= '9' && atol(buf) == SYS_read;
         }
     }
 #endif

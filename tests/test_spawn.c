@@ -397,6 +397,29 @@ START_TEST(spawn_session_and_groups)
 }
 END_TEST
 
+/* The helper's sigstate line without the signals a portable build cannot
+ * reset: glibc keeps those between 31 and SIGRTMIN (32 and 33) for itself
+ * and its sigaction refuses them, and only the Linux build resets them
+ * with the raw system call. (make ignores them in what it starts, so they
+ * do come in.) Edits out in place. */
+static char *resettable_only(char *out)
+{
+#if defined(ASP_PORTABLE) && defined(SIGRTMIN)
+    char *r = out, *w = out;
+    while (*r) {
+        char *end;
+        long sig = strtol(r, &end, 10);
+        if (end != r && *end == ',' && sig > 31 && sig < SIGRTMIN) {
+            r = end + 1; /* "32," dropped */
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = 0;
+#endif
+    return out;
+}
+
 START_TEST(spawn_child_signal_state_is_default)
 {
     /* The parent blocks and ignores signals; the child must not inherit
@@ -410,12 +433,12 @@ START_TEST(spawn_child_signal_state_is_default)
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     char *out = run_output(NULL, (const char *const[]){"sigstate", NULL});
-    ck_assert_str_eq(out, "mask: ign:\n");
+    ck_assert_str_eq(resettable_only(out), "mask: ign:\n");
     asp_free(out);
 }
 END_TEST
 
-#ifdef __linux__
+#if defined(__linux__) && !defined(ASP_PORTABLE)
 /* Reads the parent's own SigIgn (/proc/self/status) as a 64-bit set. */
 static unsigned long long own_sigign(void)
 {
@@ -831,7 +854,9 @@ END_TEST
  * source takes one), and at a loop's first spawn what its exit source
  * opens: the self-pipe source its notifier (an eventfd; a pipe without
  * one), signalfd the notifier and the signalfd. Under valgrind, whose
- * vfork copies memory, an error pipe comes on top. */
+ * vfork copies memory, an error pipe comes on top; the kqueue emulation
+ * of check-kqueue holds a pidfd per EVFILT_PROC watch (a real kqueue
+ * needs no fd for it). */
 static int fds_promised(int source, int first)
 {
 #if defined(__linux__) && !defined(ASP_PORTABLE)
@@ -844,6 +869,10 @@ static int fds_promised(int source, int first)
         n += notifier;
     if (first && source == ASP_SOURCE_SIGNALFD)
         n += notifier + 1;
+#ifdef ASP_FAKE_KQUEUE
+    if (source == ASP_SOURCE_KQUEUE)
+        n++;
+#endif
     return n;
 }
 
@@ -941,7 +970,7 @@ Suite *suite_spawn(void)
     tcase_add_test(tc, regress_setsid_with_new_pgroup);
     tcase_add_test(tc, regress_documented_bad_input);
     tcase_add_test(tc, spawn_child_signal_state_is_default);
-#ifdef __linux__
+#if defined(__linux__) && !defined(ASP_PORTABLE)
     tcase_add_test(tc, spawn_child_signals_32_and_33_default);
 #endif
     tcase_add_test(tc, spawn_only_stdio_and_passed_fds_open);

@@ -222,7 +222,9 @@ void asp__proc_reap_held(asp_proc *p)
 static int live_member(const char *name, pid_t pgid)
 {
     char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%s/stat", name);
+    int len = snprintf(path, sizeof path, "/proc/%s/stat", name);
+    if (len < 0 || (size_t)len >= sizeof path)
+        return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -233,11 +235,15 @@ static int live_member(const char *name, pid_t pgid)
     buf[n] = 0;
     /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parens. */
     const char *rp = strrchr(buf, ')');
-    char state;
-    long ppid, pgrp;
-    if (!rp || sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
+    if (!rp || rp[1] != ' ' || !rp[2] || rp[3] != ' ')
         return 0;
-    return pgrp == (long)pgid && state != 'Z' && atol(name) != (long)pgid;
+    char state = rp[2], *end;
+    (void)strtol(rp + 4, &end, 10); /* ppid */
+    long pgrp = strtol(end, &end, 10);
+    if (*end != ' ')
+        return 0;
+    return pgrp == (long)pgid && state != 'Z' &&
+           strtol(name, NULL, 10) != (long)pgid;
 }
 #endif
 
