@@ -377,6 +377,36 @@ START_TEST(wait_exit_wins_over_timeout_due_together)
 }
 END_TEST
 
+/* Zeroes its own asp_wait, as if its memory were freed and reused. */
+static void zero_own_cb(asp_wait *w, int err, const asp_status *st,
+                        void *data)
+{
+    int *calls = data;
+    ck_assert_int_eq(err, 0);
+    ck_assert_int_eq(st->code, 2);
+    (*calls)++;
+    memset(w, 0, sizeof *w);
+}
+
+START_TEST(wait_callback_frees_its_wait_at_a_timer_found_exit)
+{
+    /* The exit is found by the wait's own timer (its timeout due with
+     * the exit already there): the callback runs inside that timer and
+     * may free its asp_wait (here the memory is zeroed, as a reuse would
+     * do); the timer must not look at it afterwards. */
+    asp_loop *loop = asp_t_loop();
+    asp_proc *p = ASP_T_SPAWN(loop, NULL, "exit", "2");
+    asp_t_until_exited(asp_proc_pid(p));
+    asp_wait w = {0};
+    int calls = 0;
+    ck_assert_int_eq(asp_proc_wait_start(&w, p, 0, zero_own_cb, &calls), 0);
+    asp_loop_run(loop, ASP_RUN_DEFAULT);
+    ck_assert_int_eq(calls, 1);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 /* ---- waits restarted from their own callback ---- */
 
 typedef struct {
@@ -498,6 +528,7 @@ Suite *suite_wait(void)
     tcase_add_test(tc, wait_free_cancels_pending_waits);
     tcase_add_test(tc, wait_zero_timeout_on_exited_child);
     tcase_add_test(tc, wait_exit_wins_over_timeout_due_together);
+    tcase_add_test(tc, wait_callback_frees_its_wait_at_a_timer_found_exit);
     tcase_add_test(tc, regress_wait_restarted_in_callback_completes_next_iteration);
     tcase_add_test(tc, regress_free_from_cancel_callback_refused);
     tcase_add_test(tc, regress_blocking_wait_ignores_stop_without_spinning);

@@ -52,6 +52,17 @@ static void wait_complete(asp_wait *w, int err)
     asp__proc_release(p);
 }
 
+/* Whether w is pending on p (its node in p's list), found without
+ * touching w: the memory of a completed wait may be gone. */
+static int wait_pending_on(const asp_proc *p, asp_wait *w)
+{
+    const asp__list *mine = &WP(w)->node;
+    for (const asp__list *n = p->waits.next; n != &p->waits; n = n->next)
+        if (n == mine)
+            return 1;
+    return 0;
+}
+
 /* The wait's timer: the timeout, or the deferred completion. The exit
  * wins: the child is checked first, and its reap completes w with 0. */
 static void wait_timer_cb(asp_timer *t, void *data)
@@ -63,9 +74,10 @@ static void wait_timer_cb(asp_timer *t, void *data)
         unsigned gen = WP(w)->gen;
         asp__proc_hold(p);
         asp__proc_poll(p);
-        /* The reap completed w (and its callback may have restarted it,
-         * or freed p). */
-        if (asp__proc_release(p) || WP(w)->gen != gen)
+        /* The reap completed w, whose callback may have freed it (or p),
+         * or restarted it: then it is pending again, a new generation. */
+        if (asp__proc_release(p) || !wait_pending_on(p, w) ||
+            WP(w)->gen != gen)
             return;
     }
     wait_complete(w, p->phase != ASP__PP_RUNNING ? 0 : -ETIMEDOUT);
