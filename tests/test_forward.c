@@ -393,13 +393,17 @@ START_TEST(forward_reader_leaves_midway)
      * splice still reports the bytes it moved. A blocking target (its
      * sends wait for the reader) with a 1 MiB pipe makes that window
      * wide: 40 runs with readers leaving at different points; each must
-     * end -EPIPE with the process alive and no SIGPIPE pending. */
+     * end -EPIPE with the process alive and no SIGPIPE pending. The child
+     * writes more than the socket can hold past any reader's limit (4 MB
+     * at most; the send buffer is 4 MiB, doubled by the kernel), so the
+     * reader always leaves while output is still coming, however the
+     * threads are scheduled. */
     asp_t_sigpipe_deadly();
     for (int i = 0; i < 40; i++) {
         asp_loop *loop = asp_t_loop();
         asp_spawn_opts o = asp_t_piped(1, 0, 0);
         o.pipe_size = (size_t)1 << 20;
-        asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "8000000");
+        asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "16000000");
         int fds[2];
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
         int big = 4 << 20;
