@@ -39,14 +39,7 @@
 #define NSIG 65
 #endif
 
-#if defined(__has_attribute)
-#if __has_attribute(no_sanitize)
-#define CHILD_CODE __attribute__((no_sanitize("address")))
-#endif
-#endif
-#ifndef CHILD_CODE
-#define CHILD_CODE
-#endif
+#define CHILD_CODE ASP__CHILD_CODE
 
 /* Closes fds lo .. hi - 1 (a gap between kept fds): one close_range
  * where the kernel has it, so a passed fd at a high number does not cost

@@ -148,6 +148,19 @@ typedef struct asp__child_ctx {
     int errfd; /* >= 0: also write the errno here (see spawn.c) */
 } asp__child_ctx;
 
+/* Code that runs in a child between clone/vfork and exec, on a borrowed
+ * stack: not instrumented by AddressSanitizer, whose stack bookkeeping
+ * there only produces noise (a warning written to whatever fd 2 is at
+ * that moment, which may be a pipe the spawn is handing over). */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define ASP__CHILD_CODE __attribute__((no_sanitize("address")))
+#endif
+#endif
+#ifndef ASP__CHILD_CODE
+#define ASP__CHILD_CODE
+#endif
+
 /* The child's body; never returns. */
 int asp__child_main(void *arg);
 

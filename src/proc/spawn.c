@@ -338,7 +338,7 @@ static void restore_mask(const sigset_t *old)
 }
 
 /* The probe child: one store into what may be our memory, then exit. */
-static int probe_main(void *arg)
+ASP__CHILD_CODE static int probe_main(void *arg)
 {
     *(volatile int *)arg = 1;
     _exit(0);
