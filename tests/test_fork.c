@@ -122,7 +122,8 @@ static int open_files(int fds[NFILES])
 }
 
 /* Reaps a child of this process's own (not the library's): with the
- * self-pipe source the inherited SIGCHLD handler runs for it. */
+ * self-pipe source the inherited SIGCHLD handler runs for it. (Its exit
+ * code is not looked at: a memory checker may replace it.) */
 static int reap_own_child(void)
 {
     pid_t pid = fork();
@@ -130,11 +131,10 @@ static int reap_own_child(void)
         return -1;
     if (pid == 0)
         _exit(7);
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
+    while (waitpid(pid, NULL, 0) < 0)
         if (errno != EINTR)
             return -1;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 7 ? 0 : -1;
+    return 0;
 }
 
 /* The first file that is not empty, or -1. */

@@ -397,7 +397,9 @@ START_TEST(forward_reader_leaves_midway)
      * writes more than the socket can hold past any reader's limit (4 MB
      * at most; the send buffer is 4 MiB, doubled by the kernel), so the
      * reader always leaves while output is still coming, however the
-     * threads are scheduled. */
+     * threads are scheduled. A reader that leaves unread bytes behind may
+     * get the writer ECONNRESET from Linux rather than EPIPE: either
+     * means "the reader left". */
     asp_t_sigpipe_deadly();
     for (int i = 0; i < 40; i++) {
         asp_loop *loop = asp_t_loop();
@@ -415,7 +417,7 @@ START_TEST(forward_reader_leaves_midway)
         ssize_t n = asp_stream_forward(asp_proc_stdout(p), fds[1]);
         close(fds[1]);
         pthread_join(th, NULL);
-        ck_assert_int_eq(n, -EPIPE);
+        ck_assert_msg(n == -EPIPE || n == -ECONNRESET, "forward: %zd", n);
         asp_t_sigpipe_untouched();
         ck_assert_int_eq(asp_proc_free(p, ASP_FREE_KILL), 0);
         asp_t_loop_free(loop);

@@ -505,8 +505,6 @@ static int prepare(spawn_res *r, const int open_before[3])
         e = make_moves(r);
     if (!e)
         e = make_streams(r);
-    if (!e)
-        e = probe_vm(r->ps);
     if (!e) {
         e = asp__child_prepare(r->p->loop);
         r->opened_source = e > 0;
@@ -593,6 +591,12 @@ static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
     for (int i = 0; i < 3; i++)
         r->parent_end[i] = r->child_src[i] = -1;
     int e = asp__procs_get(loop, &r->ps);
+    if (e < 0)
+        return e;
+    /* Before this spawn allocates anything: where the probe child is a
+     * copy of us (valgrind), a memory checker's report at its exit would
+     * take the spawn's blocks, known only to this frame, for leaks. */
+    e = probe_vm(r->ps);
     if (e < 0)
         return e;
     r->p = asp__calloc(1, sizeof *r->p);
