@@ -191,7 +191,9 @@ typedef struct asp_loop_opts {
 ASP_API int asp_loop_new(asp_loop **out, const asp_loop_opts *opts);
 
 /* Frees a loop. Refused with -EBUSY (and nothing freed) while process
- * handles of this loop are still open or while the loop is running.
+ * handles of this loop are still open or while the loop is running
+ * (except in a process that inherited the loop through fork: see the
+ * conventions at the top).
  * Children whose handles were freed with ASP_FREE_DETACH but that are
  * still running are killed with SIGKILL and reaped here (never a zombie);
  * watchers and timers still active are simply unlinked.
@@ -881,9 +883,9 @@ typedef void (*asp_comm_cb)(asp_proc *p, int err, asp_result *r,
  * streams is part of the result. On timeout the result has
  * ASP_RESULT_TIMEOUT and all the output so far (a timeout that falls due
  * in the iteration that brings the exit and the pipes' EOF is none: the
- * exit wins, as for waits); with ASP_COMM_ESCALATE
- * the child is then stopped and reaped before the callback. The callback
- * owns *r (asp_result_free).
+ * exit wins, as for waits); with ASP_COMM_ESCALATE the child is then
+ * stopped and reaped before the callback. The callback owns *r
+ * (asp_result_free).
  * err: 0, -ETIMEDOUT, -ECANCELED (p freed), -ENOMEM.
  * Errors (returned): -EINVAL bad options or input without a piped stdin;
  *         -EBUSY a read or drain is pending on one of p's streams or a

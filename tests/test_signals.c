@@ -214,30 +214,37 @@ static void plain_handler(int sig)
 typedef struct {
     pid_t victim;
     pid_t reader; /* thread id of the thread blocked in read() */
+    int rfd;      /* the fd it reads */
     int quit;     /* read end: the test is over */
     int data;     /* write end of the pipe the reader reads */
 } restart_ctx;
 
-/* Whether thread tid is blocked in read() now (/proc/self/task/<tid>/
- * syscall names the system call a sleeping thread is in); 1 when that
- * cannot be told, after a moment. */
-static int in_read(pid_t tid)
+/* Whether thread tid is blocked in read() of fd now (/proc/self/task/
+ * <tid>/syscall names the system call a sleeping thread is in and its
+ * arguments: the fd matters, valgrind's own lock is a read too); 1 when
+ * that cannot be told, after a moment. */
+static int in_read(pid_t tid, int fd)
 {
 #if defined(__linux__) && defined(SYS_read)
-    char path[64], buf[128];
+    char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
+    int sfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (sfd >= 0) {
+        ssize_t n = read(sfd, buf, sizeof buf - 1);
+        close(sfd);
         if (n > 0) {
             buf[n] = 0;
-            /* "running" or "-1 ..." when not in a system call. */
-            return buf[0] >= '0' && buf[0] <= '9' && atol(buf) == SYS_read;
+            /* "running" or "-1 ..." when not in a system call, else
+             * "nr 0xarg1 ...". */
+            long nr;
+            unsigned long arg1;
+            return sscanf(buf, "%ld 0x%lx", &nr, &arg1) == 2 &&
+                   nr == SYS_read && arg1 == (unsigned long)fd;
         }
     }
 #endif
     (void)tid;
+    (void)fd;
     nap_ms(200);
     return 1;
 }
@@ -248,7 +255,7 @@ static int in_read(pid_t tid)
 static void *killer(void *arg)
 {
     restart_ctx *c = arg;
-    for (int i = 0; i < 5000 && !in_read(c->reader); i++)
+    for (int i = 0; i < 5000 && !in_read(c->reader, c->rfd); i++)
         nap_ms(1);
     kill(c->victim, SIGKILL);
     struct pollfd pf = {c->quit, POLLIN, 0};
@@ -281,7 +288,7 @@ START_TEST(signals_host_flags_kept_no_restart)
 #else
     pid_t self = 0;
 #endif
-    restart_ctx c = {asp_proc_pid(p), self, quit[0], data[1]};
+    restart_ctx c = {asp_proc_pid(p), self, data[0], quit[0], data[1]};
     /* The killer thread must not take the SIGCHLD itself. */
     sigset_t chld, prev;
     sigemptyset(&chld);

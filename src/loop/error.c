@@ -22,7 +22,7 @@ const char *asp_strerror(int err)
     case E2BIG: return "argument list too long";
     case ENOEXEC: return "not an executable format";
     case EBADF: return "bad file descriptor (closed or not open)";
-    case ECHILD: return "no child process";
+    case ECHILD: return "no child process (or a loop inherited through fork)";
     case EAGAIN: return "resource temporarily unavailable (process limit?)";
     case ENOMEM: return "out of memory";
     case EACCES: return "permission denied";
