@@ -102,15 +102,17 @@ END_TEST
 START_TEST(forward_buffered_bytes_first)
 {
     /* The stream reads eagerly: "head-" is in its buffer before the
-     * forward starts, and must come out first. */
+     * forward starts, and must come out first. The rest comes once the
+     * child's stdin is closed (its echo ends), however slow the machine. */
     asp_loop *loop = asp_t_loop();
-    asp_spawn_opts o = asp_t_piped(1, 0, 0);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "head-", "sleep", "100", "out", "100000");
+    asp_spawn_opts o = asp_t_piped(1, 0, 1);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "head-", "echo", "out", "100000");
     asp_stream *s = asp_proc_stdout(p);
     double t0 = asp_t_now_ms();
     while (asp_stream_buffered(s) < 5 && asp_t_now_ms() - t0 < 5000)
         asp_loop_run(loop, ASP_RUN_ONCE);
     ck_assert_uint_eq(asp_stream_buffered(s), 5);
+    ck_assert_int_eq(asp_stream_close(asp_proc_stdin(p)), 0);
     int fd = temp_fd();
     ck_assert_int_eq(asp_stream_forward(s, fd), 100005);
     ck_assert_uint_eq(asp_stream_buffered(s), 0);

@@ -30,6 +30,11 @@ struct asp__procs {
     asp__list live;    /* every unreaped child: open handles and detached */
     asp__list handles; /* every handle not yet freed by the user */
     unsigned nopen;    /* how many: the length of handles */
+    /* The process a spawn of this loop is making, until the spawn
+     * returns: linked from the loop so that a memory checker looking at
+     * the child's copy of us (valgrind runs vfork as a fork) finds its
+     * blocks, known otherwise only to the spawning frame. */
+    asp_proc *spawning;
     /* Stack for the clone()d child, reused by every spawn of this loop. */
     void *stack;
     size_t stack_size;

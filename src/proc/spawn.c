@@ -312,6 +312,8 @@ static void res_release(spawn_res *r, int failed)
     asp__free(r->paths_owned);
     asp__free(r->scratch);
     r->env_owned = r->paths_owned = r->scratch = NULL;
+    if (r->ps)
+        r->ps->spawning = NULL;
 }
 
 /* Blocks every signal in this thread (raw where libc would filter its own
@@ -602,6 +604,7 @@ static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
     r->p = asp__calloc(1, sizeof *r->p);
     if (!r->p)
         return -ENOMEM;
+    r->ps->spawning = r->p;
     r->p->loop = loop;
     r->p->ps = r->ps;
     r->p->watch.pidfd = -1;
