@@ -275,14 +275,9 @@ KQEMU_MACOS_SUITES = spawn wait kill loop
 check-kqueue-run: check-build $(KQEMU_SELFTEST)
 	@$(KQEMU_SELFTEST)
 	@ASP_KQEMU_FLAVOR=macos $(KQEMU_SELFTEST)
-	@fail=0; runs=0; \
-	for cfg in $$($(TEST_BIN) --matrix | grep '^kqueue:'); do \
-	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; grp=$${rest#*:}; \
-	  echo "== emulated kqueue: backend=$$be source=$$src suites=$$grp"; \
-	  runs=$$((runs + 1)); \
-	  ASP_BACKEND=$$be ASP_CHILD_SOURCE=$$src $(TEST_BIN) --group $$grp $(SUITES) || fail=1; \
-	done; \
-	if [ $$runs = 0 ]; then echo "check-kqueue: the kqueue backend did not start"; exit 1; fi; \
+	@fail=0; \
+	sh tests/matrix.sh -q -n check-kqueue -l 'emulated kqueue: ' -b kqueue \
+	  $(TEST_BIN) $(SUITES) || { [ $$? = 2 ] && exit 1; fail=1; }; \
 	echo "== emulated kqueue, macOS flavour: backend=kqueue source=kqueue suites=$(or $(SUITES),$(KQEMU_MACOS_SUITES))"; \
 	ASP_KQEMU_FLAVOR=macos ASP_KQEMU_WATCH_DELAY_MS=5 \
 	  ASP_BACKEND=kqueue ASP_CHILD_SOURCE=kqueue \

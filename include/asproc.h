@@ -17,6 +17,20 @@
  *   - Objects of one loop belong to the thread that runs that loop. Only
  *     asp_loop_wakeup() may be called from another thread.
  *   - All fds the library creates are close-on-exec from creation.
+ *   - fork(): a loop belongs to the process that created it. In a forked
+ *     process an inherited loop is never run: asp_loop_run,
+ *     asp_loop_run_until, asp_spawn and every blocking call on it or its
+ *     objects return -ECHILD, and the library never writes into that
+ *     process's fds on its behalf (the SIGCHLD fan-out of the signal
+ *     sources included), so the forked process may close them and reuse
+ *     the numbers. asp_loop_free there releases the loop and everything
+ *     of it, handles still open included (pending operations complete
+ *     with -ECANCELED, as in asp_proc_free), closing this process's
+ *     copies of its fds without signalling, waiting for or reaping the
+ *     parent's children and without touching the kernel objects the
+ *     parent shares (its epoll set). Call it before closing those fds
+ *     yourself, or never. No other call on an inherited object is
+ *     supported. The forked process may create loops of its own.
  *
  * Naming: blocking and asynchronous forms.
  *   An operation that can wait has two forms. The plain name blocks: it
@@ -203,7 +217,9 @@ typedef struct asp_loop_opts {
 ASP_API int asp_loop_new(asp_loop **out, const asp_loop_opts *opts);
 
 /* Frees a loop. Refused with -EBUSY (and nothing freed) while process
- * handles of this loop are still open or while the loop is running.
+ * handles of this loop are still open or while the loop is running
+ * (except in a process that inherited the loop through fork: see the
+ * conventions at the top).
  * Children whose handles were freed with ASP_FREE_DETACH but that are
  * still running are killed with SIGKILL and reaped here (never a zombie);
  * watchers and timers still active are simply unlinked.
@@ -758,8 +774,11 @@ typedef struct asp_spawn_opts {
 /* Starts argv[0] (or opts->file) with arguments argv (NULL-terminated).
  * A name without '/' is looked up in PATH: the PATH of opts->env when the
  * environment is replaced or overridden and sets PATH, else the parent's,
- * else "/bin:/usr/bin". Like execvp, an EACCES seen on the way is reported
- * if nothing runs; ENOEXEC is reported, not retried with /bin/sh.
+ * else "/bin:/usr/bin": the child's PATH first, as Python's subprocess
+ * does, and without one the parent's, which is what execvp, posix_spawnp
+ * and Go's os/exec search. Like execvp, an EACCES seen on the way is
+ * reported if nothing runs; ENOEXEC is reported, not retried with
+ * /bin/sh.
  *
  * The child starts with an empty signal mask, every signal at its default
  * disposition, only fds 0-2 and opts->pass_fds open. The spawn does not
@@ -775,7 +794,22 @@ typedef struct asp_spawn_opts {
  *         -EBADF  a given fd (ASP_STDIO_FD, pass_fds) is not open;
  *         -ENOENT, -EACCES, -ENOTDIR, -ENOEXEC, -ELOOP, -ENAMETOOLONG the
  *                 program, cwd or a stdio path;
- *         -EMFILE, -ENFILE, -EAGAIN (process limit), -ENOMEM. */
+ *         -EMFILE, -ENFILE, -EAGAIN (process limit), -ENOMEM.
+ *
+ * Fds. At its peak a spawn holds two fds per pipe, a pidfd where the
+ * system has them (on Linux >= 5.4 every exit source takes one: signals
+ * go through it), /dev/null or a file where asked; the first spawn of a
+ * loop also opens the loop's exit source: selfpipe its notifier (an
+ * eventfd; a pipe, two fds, where there is none), signalfd the notifier
+ * and the signalfd, pidfd and kqueue nothing. A child_fd or ASP_STDIO_FD
+ * number takes no fd more, up to RLIMIT_NOFILE - 1. So a spawn with
+ * stdout and stderr piped needs, on Linux, this many free fds:
+ *     pidfd     5
+ *     selfpipe  6 at a loop's first spawn, then 5
+ *     signalfd  7 at a loop's first spawn, then 5
+ * (CPython's subprocess needs about 7). A first spawn that fails closes
+ * the exit source again. Where vfork is emulated by a copying fork
+ * (valgrind) an error pipe adds 2. */
 ASP_API int asp_spawn(asp_loop *loop, asp_proc **out,
                       const char *const argv[], const asp_spawn_opts *opts);
 
@@ -976,8 +1010,10 @@ ASP_API int asp_proc_stop(asp_proc *p, const asp_kill_opts *kill,
 
 /* Waits up to timeout_ms for the child; if it is still running then,
  * escalates (kill, NULL: default) until it is reaped. The callback gets
- * err 0 if the child exited in time, -ETIMEDOUT if it had to be stopped
- * (st filled either way), -ECANCELED if p was freed first.
+ * err 0 if the child exited in time (an exit already there when the
+ * timeout falls due is in time, with a timeout of 0 too), -ETIMEDOUT if
+ * it had to be stopped (st filled either way), -ECANCELED if p was freed
+ * first.
  * Errors (returned): as asp_proc_wait_start and asp_proc_stop_start. */
 ASP_API int asp_proc_wait_or_stop_start(asp_proc *p, int64_t timeout_ms,
                                         const asp_kill_opts *kill,
@@ -1218,9 +1254,11 @@ typedef void (*asp_comm_cb)(asp_proc *p, int err, asp_result *r,
  * err -ENOMEM: memory ran out while capturing; the result holds what was
  * kept, the rest was read and discarded. Data already buffered in the
  * streams is part of the result. On timeout the result has
- * ASP_RESULT_TIMEOUT and all the output so far; with ASP_COMM_ESCALATE
- * the child is then stopped and reaped before the callback. The callback
- * owns *r (asp_result_free).
+ * ASP_RESULT_TIMEOUT and all the output so far (a timeout that falls due
+ * in the iteration that brings the exit and the pipes' EOF is none: the
+ * exit wins, as for waits); with ASP_COMM_ESCALATE the child is then
+ * stopped and reaped before the callback. The callback owns *r
+ * (asp_result_free).
  * err: 0, -ETIMEDOUT, -ECANCELED (p freed), -ENOMEM.
  * Errors (returned): -EINVAL bad options or input without a piped stdin;
  *         -EBUSY a read or drain is pending on one of p's streams or a

@@ -6,6 +6,7 @@
  *   outchunks N S     write N bytes in writes of S bytes to stdout
  *   lines N           write N lines "line <i>\n" to stdout
  *   say STR / esay STR  write STR to stdout / stderr (no newline added)
+ *   write FD STR      write STR to fd FD (no newline added)
  *   echo              copy stdin to stdout until EOF
  *   count             read stdin to EOF, print "<bytes>\n"
  *   sleep MS          sleep MS milliseconds
@@ -27,7 +28,10 @@
  *   env NAME          print the value of NAME or "(unset)", then "\n"
  *   cwd               print the working directory and "\n"
  *   ids               print "pid pgid sid\n"
- *   sigstate          print "mask:<blocked signals> ign:<ignored signals>\n"
+ *   sigstate          print "mask:<blocked signals> ign:<ignored signals>\n",
+ *                     every signal number (1-64 on Linux, where the
+ *                     kernel's own record is read: glibc's calls hide 32
+ *                     and 33), each followed by ','
  *   stdin-closed      print "closed\n" if fd 0 is not open, else "open\n"
  *   nofile            print the soft and hard RLIMIT_NOFILE: "<soft> <hard>\n"
  *   blocking          print, for fds 0-2, "b" (blocking), "n" (O_NONBLOCK)
@@ -90,6 +94,62 @@ static void pattern(int fd, long n, long chunk)
         put(fd, buf, (size_t)k);
         off += k;
     }
+}
+
+/* Prints the members 1..64 of a /proc/self/status signal mask (hex). */
+static void put_hex_set(const char *hex)
+{
+    char line[16];
+    size_t n = strspn(hex, "0123456789abcdefABCDEF");
+    for (int sig = 1; sig <= 64 && (size_t)((sig - 1) / 4) < n; sig++) {
+        char c = hex[n - 1 - (size_t)((sig - 1) / 4)];
+        int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        if (v & (1 << ((sig - 1) % 4))) {
+            int len = snprintf(line, sizeof line, "%d,", sig);
+            put(1, line, (size_t)len);
+        }
+    }
+}
+
+/* The sigstate action: from /proc/self/status where there is one (every
+ * signal, 32 and 33 included), else through the libc calls (1-31). */
+static void sigstate(void)
+{
+    char buf[4096], line[64];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n > 0) {
+        buf[n] = 0;
+        const char *blk = strstr(buf, "\nSigBlk:");
+        const char *ign = strstr(buf, "\nSigIgn:");
+        if (blk && ign) {
+            put(1, "mask:", 5);
+            put_hex_set(blk + 9 + strspn(blk + 9, " \t"));
+            put(1, " ign:", 5);
+            put_hex_set(ign + 9 + strspn(ign + 9, " \t"));
+            put(1, "\n", 1);
+            return;
+        }
+    }
+    sigset_t m;
+    sigprocmask(SIG_BLOCK, NULL, &m);
+    put(1, "mask:", 5);
+    for (int s = 1; s < 32; s++)
+        if (sigismember(&m, s) == 1) {
+            int len = snprintf(line, sizeof line, "%d,", s);
+            put(1, line, (size_t)len);
+        }
+    put(1, " ign:", 5);
+    for (int s = 1; s < 32; s++) {
+        struct sigaction sa;
+        if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+            int len = snprintf(line, sizeof line, "%d,", s);
+            put(1, line, (size_t)len);
+        }
+    }
+    put(1, "\n", 1);
 }
 
 /* Sleeps ms milliseconds, resuming after signals. */
@@ -238,6 +298,10 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "say") || !strcmp(a, "esay")) {
             put(a[0] == 's' ? 1 : 2, arg, strlen(arg));
             i++;
+        } else if (!strcmp(a, "write")) {
+            const char *str = i + 2 < argc ? argv[i + 2] : "";
+            put(atoi(arg), str, strlen(str));
+            i += 2;
         } else if (!strcmp(a, "echo") || !strcmp(a, "count")) {
             static char buf[1 << 16];
             long total = 0;
@@ -336,23 +400,7 @@ int main(int argc, char **argv)
                                (int)getpgid(0), (int)getsid(0));
             put(1, line, (size_t)len);
         } else if (!strcmp(a, "sigstate")) {
-            sigset_t m;
-            sigprocmask(SIG_BLOCK, NULL, &m);
-            put(1, "mask:", 5);
-            for (int s = 1; s < 32; s++)
-                if (sigismember(&m, s) == 1) {
-                    int len = snprintf(line, sizeof line, "%d,", s);
-                    put(1, line, (size_t)len);
-                }
-            put(1, " ign:", 5);
-            for (int s = 1; s < 32; s++) {
-                struct sigaction sa;
-                if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
-                    int len = snprintf(line, sizeof line, "%d,", s);
-                    put(1, line, (size_t)len);
-                }
-            }
-            put(1, "\n", 1);
+            sigstate();
         } else if (!strcmp(a, "stdin-closed")) {
             const char *r = fcntl(0, F_GETFD) < 0 ? "closed\n" : "open\n";
             put(1, r, strlen(r));

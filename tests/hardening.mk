@@ -37,19 +37,13 @@ $(HARD_BIN): $(HARD_SRC) $(HARD_HDR) $(LIB) | check-deps-ok
 
 check-hard-build: $(HARD_BIN) $(CHILD_BIN)
 
-# HARD_RUN prefixes the runner (valgrind); as in check, every pair of the
-# runner's matrix runs the suites that depend on the source, and the first
-# pair the others too.
+# HARD_RUN prefixes the runner (valgrind); as in check (tests/matrix.sh),
+# every pair of the runner's matrix runs the suites that depend on the
+# source, and the first pair the others too.
 HARD_RUN ?=
 check-hard: check-hard-build
-	@fail=0; \
-	for cfg in $$($(HARD_RUN) $(HARD_BIN) --matrix 2>/dev/null); do \
-	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; grp=$${rest#*:}; \
-	  echo "== hardening: backend=$$be source=$$src suites=$$grp"; \
-	  ASP_BACKEND=$$be ASP_CHILD_SOURCE=$$src $(HARD_RUN) $(HARD_BIN) --group $$grp $(SUITES) || fail=1; \
-	done; \
-	if [ $$fail = 0 ]; then echo "check-hard: all runs passed"; else echo "check-hard: FAILURES above"; fi; \
-	exit $$fail
+	@sh tests/matrix.sh -n check-hard -l 'hardening: ' -r '$(HARD_RUN)' \
+	  $(HARD_BIN) $(SUITES)
 
 # ------------------------------------------------------------ sanitizers
 # The whole suite (check) and the hardening suites under ASan + UBSan,
@@ -91,7 +85,7 @@ check-valgrind:
 # libFuzzer targets: the library and the targets built with clang,
 # -fsanitize=fuzzer,address,undefined. Inputs that break a contract are
 # saved as $(FUZZ_OUT)/crash-*; copy one into tests/fuzz/corpus/<target>/
-# and the regress suite replays it from then on.
+# and the corpus suite of check-hard replays it from then on.
 SECONDS ?= 60
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD = $(BUILD)/fuzz

@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -233,6 +237,196 @@ double asp_t_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+
+/* Scans /proc for members of group pgid that are not zombies. */
+int asp_t_group_alive(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parens. */
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid, pgrp;
+        if (rp && sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 &&
+            pgrp == (int)pgid && state != 'Z')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Copies the helper child into a fresh 0755 folder under /tmp. */
+void asp_t_child_copy(const char *name, char *path, size_t cap)
+{
+    char dir[] = "/tmp/asp_child_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    int n = snprintf(path, cap, "%s/%s", dir, name);
+    ck_assert(n > 0 && (size_t)n < cap);
+    int in = open(asp_t_child_path(), O_RDONLY | O_CLOEXEC);
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    ck_assert_int_ge(in, 0);
+    ck_assert_int_ge(out, 0);
+    char buf[1 << 16];
+    ssize_t r;
+    while ((r = read(in, buf, sizeof buf)) > 0)
+        ck_assert_int_eq(write(out, buf, (size_t)r), r);
+    ck_assert_int_eq((int)r, 0);
+    close(in);
+    ck_assert_int_eq(close(out), 0);
+    /* The umask may have taken bits away. */
+    ck_assert_int_eq(chmod(path, 0755), 0);
+}
+
+/* Removes a copy made by asp_t_child_copy and its folder. */
+void asp_t_child_copy_remove(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    ck_assert_ptr_nonnull(slash);
+    *slash = 0;
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+
+/* The RLIMIT_NOFILE under which exactly k more fds can be opened: new fds
+ * take the lowest free numbers, so holes below the highest open fd count
+ * too. (Under valgrind the tool's own fds sit above the client's limit and
+ * are never reached.) */
+rlim_t asp_t_nofile_for(int k)
+{
+    static char open_fd[1 << 16];
+    memset(open_fd, 0, sizeof open_fd);
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        int fd = atoi(e->d_name);
+        if (fd != self && fd < (int)sizeof open_fd)
+            open_fd[fd] = 1;
+    }
+    closedir(d);
+    int free_slots = 0, lim = 0;
+    while (lim < (int)sizeof open_fd) {
+        if (!open_fd[lim]) {
+            if (free_slots == k)
+                break;
+            free_slots++;
+        }
+        lim++;
+    }
+    return (rlim_t)lim;
+}
+
+/* Lowers (or restores) the soft fd limit. */
+void asp_t_set_nofile(rlim_t soft)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = soft;
+    ck_assert_msg(setrlimit(RLIMIT_NOFILE, &rl) == 0,
+                  "setrlimit(RLIMIT_NOFILE, %lu): %s", (unsigned long)soft,
+                  strerror(errno));
+}
+
+/* The write end of asp_t_in_fork's report pipe, in the forked process. */
+static int fork_report_fd = -1;
+
+int asp_t_fork_report_fd(void)
+{
+    return fork_report_fd;
+}
+
+/* Runs fn in a child process; its int comes back through a pipe. */
+int asp_t_in_fork(int (*fn)(void *), void *arg)
+{
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        fork_report_fd = p[1];
+        int r = fn(arg);
+        ssize_t w = write(p[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(p[1]);
+    int r = INT32_MIN, got = 0;
+    ssize_t n;
+    do
+        n = read(p[0], &got, sizeof got);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof got)
+        r = got;
+    close(p[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return r;
+}
+
+/* Valgrind preloads its own libraries into the program it runs. */
+int asp_t_under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "vgpreload") != NULL;
+}
+
+static size_t refuse_over;
+
+/* An allocator that refuses every block larger than refuse_over. */
+static void *small_malloc(size_t n, void *ctx)
+{
+    (void)ctx;
+    return n > refuse_over ? NULL : malloc(n);
+}
+
+static void *small_realloc(void *p, size_t n, void *ctx)
+{
+    (void)ctx;
+    return n > refuse_over ? NULL : realloc(p, n);
+}
+
+static void small_free(void *p, void *ctx)
+{
+    (void)ctx;
+    free(p);
+}
+
+asp_allocator asp_t_refusing_allocator(size_t n)
+{
+    asp_allocator a = {small_malloc, small_realloc, small_free, NULL};
+    refuse_over = n;
+    return a;
+}
+
+/* Waits for the exit without reaping. */
+void asp_t_until_exited(pid_t pid)
+{
+    siginfo_t si;
+    int r;
+    do
+        r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
+    while (r < 0 && errno == EINTR);
+    ck_assert_msg(r == 0, "waitid: %s", strerror(errno));
+}
 
 /* ------------------------------------------------------ host loops */
 

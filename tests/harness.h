@@ -13,6 +13,7 @@
 #include <check.h>
 #include <poll.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "asproc.h"
@@ -34,6 +35,9 @@ int asp_t_children(int *zombies);
  * many leaf cgroups named after this process are left in it. */
 const char *asp_t_cgroup_dir(void);
 int asp_t_cgroups_left(void);
+/* How many live members process group pgid has: zombies do not count
+ * (an orphan that init does not reap stays one for ever). */
+int asp_t_group_alive(pid_t pgid);
 
 /* Waits up to ms for every child of this process to be gone; returns the
  * number still there. Used where a child is reaped asynchronously. */
@@ -62,6 +66,35 @@ typedef struct {
 void asp_t_fd_table_cb(asp_loop *loop, int fd, int ev, void *data);
 void asp_t_fd_table_apply(asp_t_fd_table *h, int fd, int ev);
 void asp_t_fd_table_matches(const asp_t_fd_table *h, const asp_loop *loop);
+/* Copies the helper child, as name, into a new folder of its own under
+ * /tmp made 0755 (so that any uid can run it there, wherever the checkout
+ * lives); writes the copy's path into path (cap bytes). Remove both with
+ * asp_t_child_copy_remove. */
+void asp_t_child_copy(const char *name, char *path, size_t cap);
+void asp_t_child_copy_remove(const char *path);
+
+/* The RLIMIT_NOFILE soft limit under which exactly k more fds can be
+ * opened (holes below the highest open fd count too). */
+rlim_t asp_t_nofile_for(int k);
+
+/* Sets the RLIMIT_NOFILE soft limit; fails the test if refused. */
+void asp_t_set_nofile(rlim_t soft);
+
+/* Runs fn in a forked process and returns the int it reports through a
+ * pipe (the exit status is not used: a memory checker may replace it), or
+ * INT32_MIN if the process died without reporting. The forked process
+ * ends with _exit, so nothing of the test runs twice. */
+int asp_t_in_fork(int (*fn)(void *), void *arg);
+/* In fn: the fd of that pipe (to keep open when closing fds). */
+int asp_t_fork_report_fd(void);
+
+/* Non-zero under valgrind, which runs vfork-like spawns as a plain fork
+ * (the library then carries a child's errno through an error pipe). */
+int asp_t_under_valgrind(void);
+
+/* An allocator for asp_set_allocator (libc's underneath) that refuses
+ * every block larger than n bytes: memory running out on demand. */
+asp_allocator asp_t_refusing_allocator(size_t n);
 
 /* A loop with default options; fails the test on error. */
 asp_loop *asp_t_loop(void);
@@ -93,6 +126,10 @@ asp_spawn_opts asp_t_piped(int out, int err, int in);
  * asp_free. */
 char *asp_t_read_all(asp_stream *s, size_t *len);
 
+/* Blocks until child pid has exited, leaving it unreaped (waitid with
+ * WNOWAIT): its exit is certainly there when the loop next looks. */
+void asp_t_until_exited(pid_t pid);
+
 /* Blocking wait that must succeed. */
 asp_status asp_t_wait(asp_proc *p);
 
@@ -116,9 +153,10 @@ Suite *suite_contain(void);
 Suite *suite_asprun(void);
 Suite *suite_embed(void);
 Suite *suite_examples(void);
-Suite *suite_regress(void);
 Suite *suite_pty(void);
 Suite *suite_limits(void);
+Suite *suite_signals(void);
+Suite *suite_fork(void);
 
 /* A suite of a runner; proc: it depends on the child-exit source. */
 typedef struct asp_t_suite {

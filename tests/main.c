@@ -25,9 +25,10 @@ static const asp_t_suite suites[] = {
     {"contain", suite_contain, 1},
     {"asprun", suite_asprun, 1},
     {"embed", suite_embed, 1},
-    {"regress", suite_regress, 1},
     {"pty", suite_pty, 1},
     {"limits", suite_limits, 1},
+    {"signals", suite_signals, 1},
+    {"fork", suite_fork, 1},
 #ifdef ASP_TEST_EXAMPLES
     {"examples", suite_examples, 0},
 #endif

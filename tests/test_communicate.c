@@ -2,7 +2,10 @@
  * test_communicate.c - communicate and run: no input, empty input, large
  * input, large output both ways at once, a timeout that keeps the partial
  * output (with and without escalation), a grandchild holding the pipe,
- * the cap, non-piped streams, data read before communicate, run().
+ * the cap, non-piped streams, data read before communicate, run(), the
+ * exit and EOF winning over a timeout due at the same time, no fd held
+ * afterwards, the input never used after completion, memory running out
+ * while capturing, KILLED only after a kill.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -313,6 +316,143 @@ START_TEST(comm_async_and_cancel_by_free)
 }
 END_TEST
 
+START_TEST(comm_exit_and_eof_win_over_timeout_due_together)
+{
+    /* The child has exited (so its pipes hold their last bytes and EOF)
+     * and the timeout is due when the loop next runs: no timeout. */
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "out", "esay", "err");
+    async_ctx a;
+    memset(&a, 0, sizeof a);
+    asp_comm_opts c = {0};
+    c.timeout_ms = 5;
+    ck_assert_int_eq(asp_communicate_start(p, &c, comm_cb, &a), 0);
+    asp_t_until_exited(asp_proc_pid(p));
+    usleep(20 * 1000);
+    asp_loop_run(loop, ASP_RUN_DEFAULT);
+    ck_assert_int_eq(a.calls, 1);
+    ck_assert_msg(a.err == 0, "communicate: %s", asp_strerror(a.err));
+    ck_assert_uint_eq(a.r.flags, 0);
+    ck_assert_str_eq(a.r.out, "out");
+    ck_assert_str_eq(a.r.err, "err");
+    ck_assert_int_eq(a.r.status.code, 0);
+    asp_result_free(&a.r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+START_TEST(comm_closes_output_fds_at_eof)
+{
+    /* Each output pipe is closed at its EOF (stdin once fed): after
+     * communicate the process holds no fd, before it is freed. The first
+     * spawn opens the loop's exit source, so count after it. */
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 1);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "exit", "0");
+    asp_t_wait(p);
+    asp_t_free(p);
+    int fds = asp_t_fd_count();
+    p = ASP_T_SPAWN(loop, &o, "echo", "esay", "E");
+    asp_comm_opts c = {0};
+    c.input = "in";
+    c.input_len = 2;
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), 0);
+    ck_assert_str_eq(r.out, "in");
+    ck_assert_str_eq(r.err, "E");
+    ck_assert_int_eq(asp_t_fd_count(), fds);
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+/* ---- communicate's input after completion ---- */
+
+START_TEST(regress_comm_input_not_used_after_completion)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 0, 1);
+    /* The child reads nothing until well after the timeout. */
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "sleep", "400", "echo");
+    size_t n = 4u << 20;
+    char *in = malloc(n);
+    memset(in, 'A', n);
+    asp_comm_opts c = {0};
+    c.input = in;
+    c.input_len = n;
+    c.timeout_ms = 100;
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
+    asp_result_free(&r);
+    /* The caller may reuse its buffer now: the child must never see it. */
+    memset(in, 'B', n);
+    size_t len;
+    char *out = asp_t_read_all(asp_proc_stdout(p), &len);
+    ck_assert_uint_gt(len, 0);
+    ck_assert_uint_lt(len, n);
+    ck_assert_ptr_null(memchr(out, 'B', len));
+    asp_free(out);
+    free(in);
+    asp_t_wait(p);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
+/* ---- out of memory while capturing ---- */
+
+START_TEST(regress_capture_out_of_memory_does_not_hang)
+{
+    asp_allocator a = asp_t_refusing_allocator(100 * 1000);
+    ck_assert_int_eq(asp_set_allocator(&a), 0);
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 1, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "10000000", "exit", "0");
+    asp_comm_opts c = {0};
+    c.timeout_ms = 20000;
+    asp_result r;
+    int e = asp_communicate(p, &c, &r);
+    ck_assert_int_eq(e, -ENOMEM);
+    ck_assert(!(r.flags & ASP_RESULT_TIMEOUT));
+    ck_assert_int_eq(r.status.kind, ASP_EXIT_CODE); /* it ran to the end */
+    ck_assert_uint_gt(r.out_len, 0);
+    ck_assert_uint_lt(r.out_len, 10000000);
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+    ck_assert_int_eq(asp_set_allocator(NULL), 0);
+}
+END_TEST
+
+/* ---- KILLED only after a kill ---- */
+
+START_TEST(regress_killed_only_when_killed)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 0, 0);
+    o.eof_grace_ms = 400;
+    /* The child exits at once; a grandchild keeps stdout open. */
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "hi", "grandchild", "3000", "exit", "0");
+    asp_comm_opts c = {0};
+    c.timeout_ms = 150;
+    c.flags = ASP_COMM_ESCALATE;
+    asp_result r;
+    ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
+    ck_assert(r.flags & ASP_RESULT_TIMEOUT);
+    ck_assert(r.flags & ASP_RESULT_CUT);
+    ck_assert(!(r.flags & ASP_RESULT_KILLED));
+    ck_assert_int_eq(r.status.kind, ASP_EXIT_CODE);
+    ck_assert_str_eq(r.out, "hi");
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+    usleep(20000);
+}
+END_TEST
+
 /* The communicate suite. */
 Suite *suite_communicate(void)
 {
@@ -329,6 +469,11 @@ Suite *suite_communicate(void)
     tcase_add_test(tc, comm_after_everything_ended);
     tcase_add_test(tc, comm_run_convenience);
     tcase_add_test(tc, comm_async_and_cancel_by_free);
+    tcase_add_test(tc, comm_exit_and_eof_win_over_timeout_due_together);
+    tcase_add_test(tc, comm_closes_output_fds_at_eof);
+    tcase_add_test(tc, regress_comm_input_not_used_after_completion);
+    tcase_add_test(tc, regress_capture_out_of_memory_does_not_hang);
+    tcase_add_test(tc, regress_killed_only_when_killed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,8 +1,10 @@
 /*
- * test_loop.c - run modes, liveness, stop, nesting, cross-thread wakeup,
- * bad input, and embedding in a host loop: the fd export under every
- * backend, the timeout and fd callbacks (children run by a host loop are
- * in test_embed.c: this suite links with the reactor alone).
+ * test_loop.c - run modes, liveness, stop, nesting, cross-thread wakeup
+ * (none lost under a flood), bad input, the wording of -ENOTSUP, user
+ * objects left started at asp_loop_free, and embedding in a host loop:
+ * the fd export under every backend, the timeout and fd callbacks
+ * (children run by a host loop are in test_embed.c: this suite links
+ * with the reactor alone).
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -618,6 +620,98 @@ START_TEST(loop_many_loops_no_fd_leak)
 }
 END_TEST
 
+
+/* ---- a lost wakeup ---- */
+
+typedef struct {
+    asp_loop *loop;
+    atomic_long calls;
+    atomic_int quit;
+    int lost;
+} flood_ctx;
+
+/* Counts wakeup callbacks. */
+static void flood_wake_cb(asp_loop *loop, void *data)
+{
+    flood_ctx *c = data;
+    (void)loop;
+    atomic_fetch_add(&c->calls, 1);
+}
+
+/* Floods wakeups, then checks that one more is still heard. */
+static void *flood_waker(void *arg)
+{
+    flood_ctx *c = arg;
+    for (int trial = 0; trial < 300 && !c->lost; trial++) {
+        for (int k = 0; k < 2000; k++)
+            asp_loop_wakeup(c->loop);
+        usleep(1000);
+        long before = atomic_load(&c->calls);
+        asp_loop_wakeup(c->loop);
+        int ok = 0;
+        for (int i = 0; i < 2000 && !ok; i++) {
+            ok = atomic_load(&c->calls) != before;
+            if (!ok)
+                usleep(500);
+        }
+        if (!ok)
+            c->lost = trial + 1;
+    }
+    atomic_store(&c->quit, 1);
+    asp_loop_wakeup(c->loop);
+    return NULL;
+}
+
+/* Keeps the loop polling. */
+static void idle_cb(asp_timer *t, void *data)
+{
+    (void)data;
+    (void)t;
+}
+
+START_TEST(regress_wakeup_never_lost)
+{
+    flood_ctx c;
+    memset(&c, 0, sizeof c);
+    c.loop = asp_t_loop();
+    asp_loop_on_wakeup(c.loop, flood_wake_cb, &c);
+    asp_timer t;
+    asp_timer_init(c.loop, &t, idle_cb, NULL);
+    asp_timer_start(&t, 100000, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, flood_waker, &c);
+    while (!atomic_load(&c.quit))
+        asp_loop_run(c.loop, ASP_RUN_ONCE);
+    pthread_join(th, NULL);
+    ck_assert_msg(c.lost == 0, "a wakeup was lost in trial %d", c.lost);
+    asp_timer_stop(&t);
+    asp_t_loop_free(c.loop);
+}
+END_TEST
+
+/* ---- objects left started at asp_loop_free ---- */
+
+START_TEST(regress_loop_free_stops_user_objects)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_timer t;
+    asp_timer_init(loop, &t, idle_cb, NULL);
+    asp_timer_start(&t, 10000, 0);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    asp_io w;
+    asp_io_init(loop, &w, fds[0], (asp_io_cb)(void (*)(void))idle_cb, NULL);
+    asp_io_start(&w, ASP_READ);
+    asp_t_loop_free(loop);
+    ck_assert(!asp_timer_active(&t));
+    ck_assert(!asp_io_active(&w));
+    ck_assert_int_eq(asp_timer_stop(&t), 0); /* harmless afterwards */
+    ck_assert_int_eq(asp_io_stop(&w), 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
 /* The loop suite. */
 Suite *suite_loop(void)
 {
@@ -639,6 +733,11 @@ Suite *suite_loop(void)
     tcase_add_test(tc, loop_embedding_after_watchers_started);
     tcase_add_test(tc, loop_reports_backend_and_source);
     tcase_add_test(tc, loop_many_loops_no_fd_leak);
+    tcase_add_test(tc, regress_loop_free_stops_user_objects);
     suite_add_tcase(s, tc);
+    /* Hundreds of wakeup floods: a budget of its own. */
+    TCase *flood = asp_t_case("loop-wakeup-flood", 60);
+    tcase_add_test(flood, regress_wakeup_never_lost);
+    suite_add_tcase(s, flood);
     return s;
 }

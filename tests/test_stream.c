@@ -3,8 +3,10 @@
  * last line without newline, empty output, limits exact and over with no
  * byte lost, read(n) sizes, readexactly at early EOF, readuntil, output of
  * a child that exited before anyone read, stdout and stderr read together,
- * a paused reader (backpressure, nothing lost), the eof grace, misuse,
- * bursts of line callbacks interrupted by pause, cancel and a new request.
+ * a paused reader (backpressure bounded by the mark plus one read,
+ * nothing lost), the fd closed at EOF, the eof grace, misuse, a last line
+ * of exactly the limit, bursts of line callbacks interrupted by pause,
+ * cancel and a new request, the wording of -ENOTSUP.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -349,6 +351,81 @@ START_TEST(stream_paused_reader_loses_nothing)
 }
 END_TEST
 
+/* A paused continuous reader of a child writing 8 MiB: once the stream
+ * holds the high-water mark it reads no more (the child blocks), holding
+ * at most the mark plus one read; resumed, every byte arrives. */
+static void paused_bound(size_t high_water, size_t read_buffer, size_t bound)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 0, 0);
+    o.high_water = high_water;
+    o.read_buffer = read_buffer;
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "8388608");
+    asp_stream *s = asp_proc_stdout(p);
+    size_t mark = high_water ? high_water : (size_t)1 << 20;
+    pause_ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    ck_assert_int_eq(asp_stream_on_chunks(s, 0, pause_cb, &c), 0);
+    double end = asp_t_now_ms() + 20000;
+    while (asp_stream_buffered(s) < mark && asp_t_now_ms() < end) {
+        asp_loop_run(loop, ASP_RUN_NOWAIT);
+        ck_assert_uint_le(asp_stream_buffered(s), bound);
+        usleep(500);
+    }
+    ck_assert_uint_ge(asp_stream_buffered(s), mark);
+    /* It stays there however long the loop runs. */
+    for (int i = 0; i < 100; i++) {
+        asp_loop_run(loop, ASP_RUN_NOWAIT);
+        ck_assert_msg(asp_stream_buffered(s) <= bound,
+                      "%zu bytes buffered, more than %zu (mark %zu)",
+                      asp_stream_buffered(s), bound, mark);
+        usleep(1000);
+    }
+    ck_assert_int_eq(c.paused_once, 1);
+    ck_assert_int_eq(asp_stream_resume(s), 0);
+    asp_loop_run(loop, ASP_RUN_DEFAULT);
+    ck_assert_int_eq(c.eof, 1);
+    ck_assert_uint_eq(c.total, 8388608);
+    ck_assert_int_eq(c.bad, 0);
+    finish(loop, p);
+}
+
+START_TEST(stream_paused_reader_holds_mark_plus_one_read)
+{
+    /* The default mark (1 MiB) and read size (a bulk stream reads 256 KiB
+     * at a time), then a small mark with a small read buffer. */
+    paused_bound(0, 0, ((size_t)1 << 20) + ((size_t)256 << 10));
+    paused_bound(10000, 4096, 10000 + 4096);
+}
+END_TEST
+
+START_TEST(stream_fds_closed_at_eof)
+{
+    /* Each output stream closes its pipe at EOF: read to the end and the
+     * child reaped, the process holds no fd before it is freed. The first
+     * spawn opens the loop's exit source, so count after it. */
+    asp_loop *loop = asp_t_loop();
+    asp_proc *p = spawn_out(loop, (const char *const[]){"exit", "0", NULL});
+    asp_t_wait(p);
+    asp_t_free(p);
+    int fds = asp_t_fd_count();
+    p = spawn_out(loop, (const char *const[]){"say", "O", "esay", "E", NULL});
+    char *out = asp_t_read_all(asp_proc_stdout(p), NULL);
+    char *err = asp_t_read_all(asp_proc_stderr(p), NULL);
+    ck_assert_str_eq(out, "O");
+    ck_assert_str_eq(err, "E");
+    asp_free(out);
+    asp_free(err);
+    ck_assert(asp_stream_eof(asp_proc_stdout(p)));
+    ck_assert(asp_stream_eof(asp_proc_stderr(p)));
+    asp_t_wait(p);
+    ck_assert_int_eq(asp_t_fd_count(), fds);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 START_TEST(stream_eof_grace_cuts_grandchild_pipe)
 {
     asp_loop *loop = asp_t_loop();
@@ -479,7 +556,27 @@ START_TEST(stream_continuous_eof_once)
 }
 END_TEST
 
-/* The stream suite. */
+/* ---- a last line of exactly the limit ---- */
+
+START_TEST(regress_last_line_of_exactly_the_limit)
+{
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 0, 0);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "abcd");
+    char buf[16];
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, 4), 4);
+    ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
+    asp_t_wait(p);
+    asp_t_free(p);
+    /* One byte more is over. */
+    p = ASP_T_SPAWN(loop, &o, "say", "abcde");
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, 4), -EMSGSIZE);
+    asp_t_wait(p);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 /* Lines of every length from 1 to 200 bytes, line k ('\n' included)
  * being k bytes of 'a' + k % 26: they start at every offset within the
  * 64-byte blocks the line scanner works in. */
@@ -582,6 +679,39 @@ START_TEST(stream_lines_every_length_with_pause_and_cancel)
 }
 END_TEST
 
+START_TEST(stream_enotsup_wording_fits_every_caller)
+{
+    /* -ENOTSUP (the same number as -EOPNOTSUPP on Linux) comes from
+     * asp_loop_new (a backend or source not built in or not supported
+     * here), asp_loop_fd (the poll backend) and stream calls made on the
+     * wrong direction: one wording, true for each of them. */
+    static const char want[] = "not supported (not built in, not by this "
+                               "kernel or backend, or not in this "
+                               "direction of a stream)";
+    ck_assert_str_eq(asp_strerror(-ENOTSUP), want);
+    ck_assert_str_eq(asp_strerror(-EOPNOTSUPP), want);
+    asp_loop *loop = asp_t_loop();
+    if (asp_loop_backend(loop) == ASP_BACKEND_POLL)
+        ck_assert_int_eq(asp_loop_fd(loop), -ENOTSUP);
+    /* stdout piped too: count's "0" at EOF stays out of the test log. */
+    asp_spawn_opts o = asp_t_piped(1, 0, 1);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "count");
+    char b;
+    ck_assert_int_eq(asp_stream_read(asp_proc_stdin(p), &b, 1), -EOPNOTSUPP);
+    asp_stream_close(asp_proc_stdin(p));
+    asp_t_wait(p);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+#if defined(__linux__) && !defined(ASP_FAKE_KQUEUE)
+    /* No kqueue on Linux. */
+    asp_loop *none = NULL;
+    asp_loop_opts lo = {ASP_BACKEND_KQUEUE, 0};
+    ck_assert_int_eq(asp_loop_new(&none, &lo), -ENOTSUP);
+#endif
+}
+END_TEST
+
+/* The stream suite. */
 Suite *suite_stream(void)
 {
     Suite *s = suite_create("stream");
@@ -596,11 +726,15 @@ Suite *suite_stream(void)
     tcase_add_test(tc, stream_output_kept_after_exit_and_reap);
     tcase_add_test(tc, stream_stdout_and_stderr_together);
     tcase_add_test(tc, stream_paused_reader_loses_nothing);
+    tcase_add_test(tc, stream_paused_reader_holds_mark_plus_one_read);
+    tcase_add_test(tc, stream_fds_closed_at_eof);
     tcase_add_test(tc, stream_eof_grace_cuts_grandchild_pipe);
     tcase_add_test(tc, stream_no_grace_waits_for_real_eof);
     tcase_add_test(tc, stream_misuse_and_free_in_callback);
     tcase_add_test(tc, stream_continuous_eof_once);
+    tcase_add_test(tc, regress_last_line_of_exactly_the_limit);
     tcase_add_test(tc, stream_lines_every_length_with_pause_and_cancel);
+    tcase_add_test(tc, stream_enotsup_wording_fits_every_caller);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,7 @@
 /*
  * test_write.c - writing stdin: large drains, EOF on close, EPIPE on a
  * child that does not read -- with the test process alive and its signal
- * state untouched -- and misuse.
+ * state untouched -- misuse, and all or nothing when memory runs out.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -127,6 +127,30 @@ START_TEST(write_misuse)
 }
 END_TEST
 
+/* ---- all or nothing when memory runs out ---- */
+
+START_TEST(regress_write_is_all_or_nothing)
+{
+    asp_allocator a = asp_t_refusing_allocator(200 * 1000);
+    ck_assert_int_eq(asp_set_allocator(&a), 0);
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = asp_t_piped(1, 0, 1);
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "sleep", "100", "count");
+    static char buf[1 << 20];
+    /* The remainder could not be queued: nothing at all was written. */
+    ck_assert_int_eq(asp_stream_write(asp_proc_stdin(p), buf, sizeof buf), -ENOMEM);
+    ck_assert_int_eq(asp_stream_write(asp_proc_stdin(p), buf, 1000), 0);
+    ck_assert_int_eq(asp_stream_close(asp_proc_stdin(p)), 0);
+    char *out = asp_t_read_all(asp_proc_stdout(p), NULL);
+    ck_assert_str_eq(out, "1000\n");
+    asp_free(out);
+    asp_t_wait(p);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+    ck_assert_int_eq(asp_set_allocator(NULL), 0);
+}
+END_TEST
+
 /* The write suite. */
 Suite *suite_write(void)
 {
@@ -136,6 +160,7 @@ Suite *suite_write(void)
     tcase_add_test(tc, write_echo_roundtrip_and_close_is_eof);
     tcase_add_test(tc, write_epipe_without_sigpipe);
     tcase_add_test(tc, write_misuse);
+    tcase_add_test(tc, regress_write_is_all_or_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

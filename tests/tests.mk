@@ -72,12 +72,6 @@ check-loop-alone: $(LOOP_TEST_BIN)
 
 check-build: $(TEST_BIN) $(CHILD_BIN) $(TEST_EXAMPLES) $(LOOP_TEST_BIN) $(ASPRUN)
 
+# tests/matrix.sh runs the runner once per entry of its matrix.
 check: check-build check-loop-alone
-	@fail=0; total=0; \
-	for cfg in $$($(TEST_RUN) $(TEST_BIN) --matrix 2>/dev/null); do \
-	  be=$${cfg%%:*}; rest=$${cfg#*:}; src=$${rest%%:*}; grp=$${rest#*:}; \
-	  echo "== backend=$$be source=$$src suites=$$grp"; \
-	  ASP_BACKEND=$$be ASP_CHILD_SOURCE=$$src $(TEST_RUN) $(TEST_BIN) --group $$grp $(SUITES) || fail=1; \
-	done; \
-	if [ $$fail = 0 ]; then echo "check: all runs passed"; else echo "check: FAILURES above"; fi; \
-	exit $$fail
+	@sh tests/matrix.sh -n check -r '$(TEST_RUN)' $(TEST_BIN) $(SUITES)

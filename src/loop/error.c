@@ -22,7 +22,7 @@ const char *asp_strerror(int err)
     case E2BIG: return "argument list too long";
     case ENOEXEC: return "not an executable format";
     case EBADF: return "bad file descriptor (closed or not open)";
-    case ECHILD: return "no child process";
+    case ECHILD: return "no child process (or a loop inherited through fork)";
     case EAGAIN: return "resource temporarily unavailable (process limit?)";
     case ENOMEM: return "out of memory";
     case EACCES: return "permission denied";
@@ -41,14 +41,20 @@ const char *asp_strerror(int err)
     case ELOOP: return "too many levels of symbolic links";
     case ENODATA: return "end of stream before the requested data";
     case EMSGSIZE: return "line longer than the limit";
-    case EOPNOTSUPP: return "not supported on this stream";
+    /* ENOTSUP is the same number on Linux: one wording for asp_loop_new
+     * (backend or source), asp_loop_fd (poll) and the stream calls. */
+    case EOPNOTSUPP: return "not supported (not built in, not by this "
+                            "kernel or backend, or not in this direction "
+                            "of a stream)";
     case ENOSYS: return "not implemented by this kernel";
     case ETIMEDOUT: return "timed out";
     case EALREADY: return "already in progress, or nothing pending";
     case ECANCELED: return "cancelled";
     case EDEADLK: return "would wait forever (no active work)";
 #if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
-    case ENOTSUP: return "not supported";
+    case ENOTSUP: return "not supported (not built in, not by this kernel "
+                         "or backend, or not in this direction of a "
+                         "stream)";
 #endif
     default: return err < 0 ? "unknown error" : "not an error code";
     }

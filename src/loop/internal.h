@@ -210,8 +210,13 @@ asp_loop *asp__timer_loop(const asp_timer *t);
 int asp__source_resolve(asp_loop *loop, enum asp_child_source req);
 /* Makes the loop's source ready to hear a child that starts now (the
  * signal sources must be listening before the child can exit): call it
- * before starting the child. 0 or -errno. */
+ * before starting the child. 1 when this call opened the source, 0 when
+ * it was ready already, or -errno. */
 int asp__child_prepare(asp_loop *loop);
+/* Undoes the prepare that opened the source (1 above) when no child came
+ * of it (a spawn that failed): the source closes again, so the loop holds
+ * the fds it held before. */
+void asp__child_unprepare(asp_loop *loop);
 /* Starts watching c (opening the loop's source at its first use).
  * 0 or -errno, with nothing changed. */
 int asp__child_watch(asp_loop *loop, asp__child *c);

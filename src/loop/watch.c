@@ -119,9 +119,17 @@ int asp__source_resolve(asp_loop *loop, enum asp_child_source req)
 /* Opens the loop's source if it is not open yet. */
 int asp__child_prepare(asp_loop *loop)
 {
-    if (!loop->src_data && loop->src->open)
-        return loop->src->open(loop);
-    return 0;
+    if (loop->src_data || !loop->src->open)
+        return 0;
+    int r = loop->src->open(loop);
+    return r < 0 ? r : 1;
+}
+
+/* Closes the source a failed spawn opened (no child is watched). */
+void asp__child_unprepare(asp_loop *loop)
+{
+    if (loop->src_data && asp__list_empty(&loop->children))
+        asp__source_close(loop);
 }
 
 /* Starts watching c. */

@@ -1043,6 +1043,20 @@ static void release(asp__cgroup *cg)
     cg_reset(cg);
 }
 
+/* See cgroup.h: our fds and memory go, the kernel's objects (the leaf,
+ * the watch in a notifier another process shares) are left alone. */
+void asp__cgroup_forget(asp__cgroup *cg)
+{
+    if (!cg || !cg->path)
+        return;
+    if (cg->procs_fd >= 0)
+        close(cg->procs_fd);
+    if (cg->dirfd >= 0)
+        close(cg->dirfd);
+    asp__free(cg->path);
+    cg_reset(cg);
+}
+
 /* See cgroup.h. The emptiness check comes first, so that the
  * sub-cgroups of a tree that still runs are never touched. */
 int asp__cgroup_destroy(asp__cgroup *cg)
@@ -1167,6 +1181,12 @@ int asp__cgroup_destroy(asp__cgroup *cg)
 {
     (void)cg;
     return 0;
+}
+
+/* See cgroup.h: nothing to let go of. */
+void asp__cgroup_forget(asp__cgroup *cg)
+{
+    (void)cg;
 }
 
 #endif

@@ -237,4 +237,10 @@ int asp__cgroup_stats(asp__cgroup *cg, asp__cgroup_usage *u);
  * Safe on a zeroed or failed cg (returns 0). */
 int asp__cgroup_destroy(asp__cgroup *cg);
 
+/* Lets go of cg in a process that inherited it through fork (the leaf is
+ * the parent's): closes this process's fds of it and frees the path,
+ * without removing the leaf or touching a notifier's watch, which the
+ * parent shares. Safe on a zeroed or destroyed cg. */
+void asp__cgroup_forget(asp__cgroup *cg);
+
 #endif

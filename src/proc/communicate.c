@@ -17,7 +17,8 @@
  *             they are closed (cut) whatever still holds them, so a
  *             timeout bounds the call by the escalation's graces.
  * The exit wins over a timeout due in the same iteration: the timer asks
- * the kernel once more before it declares a timeout.
+ * the kernel once more before it declares a timeout -- for the exit, and
+ * once the child has exited, for what its pipes hold (EOF included).
  */
 #include "internal.h"
 
@@ -207,6 +208,12 @@ static void comm_timer_cb(asp_timer *t, void *data)
     (void)t;
     asp__proc_hold(p);
     asp__proc_poll(p); /* the exit wins: this may complete c */
+    /* So do the pipes of an exited child: their last bytes and EOF may be
+     * there, not yet reported by the poll (timers run first). */
+    for (int i = 0; i < 2 && p->comm == c && p->phase != ASP__PP_RUNNING;
+         i++)
+        if (c->open[i] && p->stdio[i + 1])
+            asp__stream_read_now(p->stdio[i + 1]);
     if (!asp__proc_release(p) && p->comm == c) {
         if (comm_ready(c))
             comm_check(c);

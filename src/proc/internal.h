@@ -42,11 +42,17 @@
 struct asp__procs {
     asp__loop_ext ext;
     asp_loop *loop;
-    asp__list live;  /* every unreaped child: open handles and detached */
-    asp__list trees; /* cgroup trees not yet empty (contain.c) */
-    unsigned nopen;  /* handles not yet freed by the user */
-    int tree_fd;     /* the cgroup notifier, -1 until the first one */
+    asp__list live;    /* every unreaped child: open handles and detached */
+    asp__list handles; /* every handle not yet freed by the user */
+    unsigned nopen;    /* how many: the length of handles */
+    asp__list trees;   /* cgroup trees not yet empty (contain.c) */
+    int tree_fd;       /* the cgroup notifier, -1 until the first one */
     asp_io tree_io;
+    /* The process a spawn of this loop is making, until the spawn
+     * returns: linked from the loop so that a memory checker looking at
+     * the child's copy of us (valgrind runs vfork as a fork) finds its
+     * blocks, known otherwise only to the spawning frame. */
+    asp_proc *spawning;
     /* Stack for the clone()d child, reused by every spawn of this loop. */
     void *stack;
     size_t stack_size;
@@ -110,6 +116,7 @@ struct asp_proc {
     int pty;    /* the child's stdio is (partly) a terminal (pty.c) */
     int busy;   /* callbacks of this process on the stack */
     asp__list node;  /* ps->live */
+    asp__list hnode; /* ps->handles, until the user frees the handle */
     asp__list waits; /* pending asp_wait, in start order */
     asp__stop stop;
     asp_stream *stdio[3]; /* NULL where not piped */
@@ -194,6 +201,19 @@ typedef struct asp__child_ctx {
     volatile int started; /* set by the child first: memory is shared */
     int errfd; /* >= 0: also write the errno here (see spawn.c) */
 } asp__child_ctx;
+
+/* Code that runs in a child between clone/vfork and exec, on a borrowed
+ * stack: not instrumented by AddressSanitizer, whose stack bookkeeping
+ * there only produces noise (a warning written to whatever fd 2 is at
+ * that moment, which may be a pipe the spawn is handing over). */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define ASP__CHILD_CODE __attribute__((no_sanitize("address")))
+#endif
+#endif
+#ifndef ASP__CHILD_CODE
+#define ASP__CHILD_CODE
+#endif
 
 /* The child's body; never returns. */
 int asp__child_main(void *arg);

@@ -87,21 +87,46 @@ static int procs_busy(asp__loop_ext *e)
     return ps->nopen > 0;
 }
 
+static void handle_end(asp_proc *p);
+
+/* In a forked process: the tree is the parent's; its cgroup (if any) is
+ * let go of -- our fds of it closed, our memory freed -- untouched. */
+static void forget_tree(asp_proc *p)
+{
+    if (p->tree == ASP__TREE_EMPTY)
+        return;
+    p->tree = ASP__TREE_EMPTY;
+    asp__list_del(&p->tree_node);
+    asp_timer_stop(&p->tree_timer);
+    asp__cgroup_forget(&p->cg);
+}
+
 /* Loop teardown: the detached trees are killed and their cgroups
  * removed (a forked process only forgets them: they are the parent's);
- * then the stragglers are reaped and the state released. */
+ * then the stragglers are reaped and the state released. In a forked
+ * process, handles may still be open (the loop was inherited with them):
+ * each ends as asp_proc_free would end it, its child left alone; a
+ * reaped one goes at once, an unreaped one with the stragglers. */
 static void procs_teardown(asp__loop_ext *e, int forked)
 {
     struct asp__procs *ps = asp__container_of(e, struct asp__procs, ext);
     asp__list *n;
+    while (forked && (n = asp__list_first(&ps->handles)) != NULL) {
+        asp_proc *p = asp__container_of(n, asp_proc, hnode);
+        asp__proc_hold(p);
+        handle_end(p);
+        forget_tree(p);
+        asp__proc_release(p);
+    }
     while ((n = asp__list_first(&ps->trees)) != NULL) {
         asp_proc *p = asp__container_of(n, asp_proc, tree_node);
         asp__list_del(n);
-        p->tree = ASP__TREE_EMPTY;
-        if (!forked)
+        if (!forked) {
+            p->tree = ASP__TREE_EMPTY;
             p->contain->release(p);
-        else
-            asp__cgroup_unwatch(&p->cg);
+        } else {
+            forget_tree(p);
+        }
         if (p->phase == ASP__PP_REAPED && p->freed)
             proc_destroy(p);
     }
@@ -131,6 +156,7 @@ int asp__procs_get(asp_loop *loop, struct asp__procs **out)
     ps->tree_fd = -1;
     asp__list_init(&ps->live);
     asp__list_init(&ps->trees);
+    asp__list_init(&ps->handles);
     ps->ext.key = &procs_key;
     ps->ext.busy = procs_busy;
     ps->ext.teardown = procs_teardown;
@@ -456,6 +482,7 @@ int asp__proc_register(asp_proc *p)
     if (r < 0)
         return r;
     asp__list_push(&ps->live, &p->node);
+    asp__list_push(&ps->handles, &p->hnode);
     ps->nopen++;
     asp__loop_ref(p->loop);
     if (p->contain->id == ASP_CONTAIN_CGROUP) {
@@ -602,12 +629,11 @@ int asp_proc_containment(const asp_proc *p)
     return p ? (int)p->contain->id : -EINVAL;
 }
 
-/* Public: ends the handle; see the file comment. */
-int asp_proc_free(asp_proc *p, enum asp_free_how how)
+/* Ends the user's handle (the caller holds p): everything pending
+ * completes with -ECANCELED and the streams close. Nothing here signals,
+ * waits for or reaps the child, nor touches its tree. */
+static void handle_end(asp_proc *p)
 {
-    if (!p || (unsigned)how >= ASP__FREE_COUNT || p->freed)
-        return -EINVAL;
-    asp__proc_hold(p);
     /* Marked first: a cancel callback below that calls back into p (free
      * again, wait, stop, communicate) is refused with -EINVAL instead of
      * counting the handle twice. */
@@ -623,6 +649,16 @@ int asp_proc_free(asp_proc *p, enum asp_free_how how)
             asp__stream_destroy(s);
         }
     p->ps->nopen--;
+    asp__list_del(&p->hnode);
+}
+
+/* Public: ends the handle; see the file comment. */
+int asp_proc_free(asp_proc *p, enum asp_free_how how)
+{
+    if (!p || (unsigned)how >= ASP__FREE_COUNT || p->freed)
+        return -EINVAL;
+    asp__proc_hold(p);
+    handle_end(p);
     free_tree(p, how);
     if (p->phase == ASP__PP_RUNNING) {
         if (how == ASP_FREE_KILL)

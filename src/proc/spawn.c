@@ -72,6 +72,7 @@ typedef struct spawn_res {
     pid_t pid;
     int pidfd;
     int contained; /* the containment was prepared: started() is owed */
+    int opened_source; /* this spawn opened the loop's exit source */
 } spawn_res;
 
 /* The soft RLIMIT_NOFILE (a large number when unknown). */
@@ -356,6 +357,8 @@ static void res_release(spawn_res *r, int failed)
     asp__free(r->paths_owned);
     asp__free(r->scratch);
     r->env_owned = r->paths_owned = r->scratch = NULL;
+    if (r->ps)
+        r->ps->spawning = NULL;
 }
 
 /* Blocks every signal in this thread (raw where libc would filter its own
@@ -580,10 +583,11 @@ static int prepare(spawn_res *r, const int open_before[3])
         e = make_moves(r);
     if (!e)
         e = make_streams(r);
-    if (!e)
-        e = probe_vm(r->ps);
-    if (!e)
+    if (!e) {
         e = asp__child_prepare(r->p->loop);
+        r->opened_source = e > 0;
+        e = e > 0 ? 0 : e;
+    }
     if (!e && atomic_load(&vm_mode) != VM_SHARED)
         e = asp__pipe(r->epipe, 0);
     if (e)
@@ -679,15 +683,23 @@ static int res_init(spawn_res *r, asp_loop *loop, const char *const argv[],
     int e = asp__procs_get(loop, &r->ps);
     if (e < 0)
         return e;
+    /* Before this spawn allocates anything: where the probe child is a
+     * copy of us (valgrind), a memory checker's report at its exit would
+     * take the spawn's blocks, known only to this frame, for leaks. */
+    e = probe_vm(r->ps);
+    if (e < 0)
+        return e;
     r->p = asp__calloc(1, sizeof *r->p);
     if (!r->p)
         return -ENOMEM;
+    r->ps->spawning = r->p;
     r->p->loop = loop;
     r->p->ps = r->ps;
     r->p->watch.pidfd = -1;
     r->p->status.usage.err = -ENODATA;
     r->p->status.tree.cpu_err = r->p->status.tree.memory_err = -ENODATA;
     asp__list_init(&r->p->node);
+    asp__list_init(&r->p->hnode);
     asp__list_init(&r->p->waits);
     asp__list_init(&r->p->tree_node);
     return 0;
@@ -726,6 +738,8 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
         if (r.p)
             drop_streams(r.p);
         asp__free(r.p);
+        if (r.opened_source)
+            asp__child_unprepare(loop);
         return e;
     }
     *out = r.p;

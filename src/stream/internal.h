@@ -205,6 +205,9 @@ void asp__stream_child_exited(asp_stream *s);
 void asp__stream_expire_grace(asp_stream *s);
 /* Reads what the fd holds now, then closes it as cut (see stream.c). */
 void asp__stream_cut_now(asp_stream *s);
+/* Reads and delivers what the fd holds now, EOF included, without
+ * waiting for the poll and without cutting (see stream.c). */
+void asp__stream_read_now(asp_stream *s);
 /* Capture mode: what is buffered goes to c first, then every read;
  * done(s, arg) runs once when the stream ends (EOF, cut or close), in a
  * later iteration if it has ended already. stop returns to buffer mode

@@ -465,6 +465,26 @@ void asp__stream_expire_grace(asp_stream *s)
     asp__stream_kick(s);
 }
 
+/* Reads what the fd holds now and delivers it, until the fd has no more
+ * for the moment or gives EOF (a bounded number of reads, as after the
+ * grace: an escaped descendant may keep writing), within the usual
+ * backpressure. For a timer that must know whether an EOF is already
+ * there before the poll would report it: communicate's timeout, when the
+ * child has exited and its pipes hold their last bytes and EOF. */
+void asp__stream_read_now(asp_stream *s)
+{
+    if (s->writer || s->phase != ASP__PH_OPEN)
+        return;
+    asp__stream_hold(s);
+    for (int i = 0; i < MAX_READS_PER_EVENT * 4; i++) {
+        int f = produce(s);
+        asp__stream_deliver(s);
+        if (!keep_reading(s, f))
+            break;
+    }
+    asp__stream_release(s);
+}
+
 /* Reads what the fd holds now (a bounded number of reads), then closes it
  * as cut unless it reached EOF: the end of a communicate after its
  * escalation, which must come even while an escaped descendant keeps

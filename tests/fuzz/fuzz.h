@@ -1,7 +1,7 @@
 /*
  * fuzz.h - the fuzz targets' checking cores. Each runs one input and
  * returns 0, or -1 with a reason in why; the libFuzzer entry points
- * (fuzz_*.c) trap on -1, and the hardening regress suite replays the
+ * (fuzz_*.c) trap on -1, and the hardening corpus suite replays the
  * corpus (tests/fuzz/corpus/<target>/) through the same functions, so a
  * crash input saved there is a regression test from then on.
  */

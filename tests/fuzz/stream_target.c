@@ -16,7 +16,7 @@
  * all deliveries must be the data itself: the same bytes as one flat read.
  *
  * Used by the libFuzzer target (fuzz_stream.c) and replayed over the
- * corpus by the hardening regress suite.
+ * corpus by the hardening corpus suite.
  */
 #define _GNU_SOURCE
 #include "fuzz.h"

@@ -218,7 +218,7 @@ START_TEST(capture_without_populate)
     a->total = 24 * MIB + 3;
     a->seed = 5;
     a->force_small_after = -1;
-    int r = hard_in_fork(feed_without_populate, a);
+    int r = asp_t_in_fork(feed_without_populate, a);
     char why[sizeof a->why];
     memcpy(why, a->why, sizeof why);
     munmap(a, sizeof *a);

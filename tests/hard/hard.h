@@ -1,6 +1,7 @@
 /*
  * hard.h - the hardening suites (issue "Hardening"): stress, fault
- * injection, hostile host programs, and regressions found by fuzzing.
+ * injection, hostile host programs, and the fuzz corpus replayed (every
+ * input fuzzing found to break a contract stays a regression test).
  *
  * They run in their own runner (check_hard) with the fixture of
  * tests/harness.c, so every test still ends by checking that no child, no
@@ -18,7 +19,7 @@
 Suite *suite_stress(void);
 Suite *suite_fault(void);
 Suite *suite_hostile(void);
-Suite *suite_regress(void);
+Suite *suite_corpus(void);
 Suite *suite_capture(void);
 
 /* A thread-safe allocator for asp_set_allocator that counts live blocks
@@ -47,9 +48,6 @@ long hard_env_long(const char *name, long dflt);
 /* The highest open fd of this process. */
 int hard_max_fd(void);
 
-/* The RLIMIT_NOFILE soft limit that leaves exactly k fds to open. */
-rlim_t hard_nofile_for(int k);
-
 /* Makes this (test) process the reaper of its orphaned descendants, so a
  * grandchild whose parent died comes back here rather than to PID 1, and
  * reaps them at the end (hard_reap_orphans). */
@@ -59,11 +57,6 @@ void hard_subreaper_on(void);
  * gone, reaping them; returns how many were reaped. Call it only when no
  * library child is left (it uses waitpid(-1)). */
 int hard_reap_orphans(int ms);
-
-/* Runs a function in a forked process and returns the int it reports
- * through a pipe (the exit status is not used: a memory checker may
- * replace it), or INT32_MIN if the process died without reporting. */
-int hard_in_fork(int (*fn)(void *), void *arg);
 
 /* A small seeded PRNG (xorshift64*), one state per thread. */
 typedef struct hard_rng {

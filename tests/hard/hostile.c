@@ -434,7 +434,7 @@ START_TEST(hostile_low_nofile)
     struct rlimit old, low;
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
     low = old;
-    low.rlim_cur = hard_nofile_for(24);
+    low.rlim_cur = asp_t_nofile_for(24);
     ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
 
     asp_loop *loop = asp_t_loop();

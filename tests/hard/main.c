@@ -11,7 +11,7 @@ static const asp_t_suite suites[] = {
     {"stress", suite_stress, 1},
     {"fault", suite_fault, 1},
     {"hostile", suite_hostile, 1},
-    {"regress", suite_regress, 1},
+    {"corpus", suite_corpus, 1},
     {"capture", suite_capture, 0},
 };
 

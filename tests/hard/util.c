@@ -1,6 +1,7 @@
 /*
  * util.c - plumbing shared by the hardening suites: a counting and failing
- * allocator, environment knobs, orphan reaping, forked helpers, a PRNG.
+ * allocator, environment knobs, orphan reaping, a PRNG (the fd-limit and
+ * forked-process helpers are the harness's, tests/harness.c).
  */
 #define _GNU_SOURCE
 #include "hard.h"
@@ -119,38 +120,6 @@ int hard_max_fd(void)
     return max;
 }
 
-/* The RLIMIT_NOFILE under which exactly k more fds can be opened: new fds
- * take the lowest free numbers, so holes below the highest open fd count
- * too. (Under valgrind the tool's own fds sit above the client's limit and
- * are never reached.) */
-rlim_t hard_nofile_for(int k)
-{
-    static char open_fd[1 << 16];
-    memset(open_fd, 0, sizeof open_fd);
-    DIR *d = opendir("/proc/self/fd");
-    ck_assert_ptr_nonnull(d);
-    int self = dirfd(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        int fd = atoi(e->d_name);
-        if (fd != self && fd < (int)sizeof open_fd)
-            open_fd[fd] = 1;
-    }
-    closedir(d);
-    int free_slots = 0, lim = 0;
-    while (lim < (int)sizeof open_fd) {
-        if (!open_fd[lim]) {
-            if (free_slots == k)
-                break;
-            free_slots++;
-        }
-        lim++;
-    }
-    return (rlim_t)lim;
-}
-
 /* Orphans come back to this process instead of PID 1. */
 void hard_subreaper_on(void)
 {
@@ -175,33 +144,6 @@ int hard_reap_orphans(int ms)
         usleep(2000);
     }
     return reaped;
-}
-
-/* Runs fn in a child process; its int comes back through a pipe. */
-int hard_in_fork(int (*fn)(void *), void *arg)
-{
-    int p[2];
-    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(p[0]);
-        int r = fn(arg);
-        ssize_t w = write(p[1], &r, sizeof r);
-        _exit(w == (ssize_t)sizeof r ? 0 : 1);
-    }
-    close(p[1]);
-    int r = INT32_MIN, got = 0;
-    ssize_t n;
-    do
-        n = read(p[0], &got, sizeof got);
-    while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof got)
-        r = got;
-    close(p[0]);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    return r;
 }
 
 /* Seeds the generator (0 is not a valid xorshift state). */

@@ -1,5 +1,5 @@
 /*
- * regress.c - the fuzz corpus (tests/fuzz/corpus/<target>/), seeds and
+ * corpus.c - the fuzz corpus (tests/fuzz/corpus/<target>/), seeds and
  * every crash input saved there, replayed through the fuzz targets'
  * checking cores: a crash found by `make fuzz` becomes a regression test
  * by copying its input into the corpus folder.
@@ -61,7 +61,7 @@ static int replay(const char *sub, int which)
 START_TEST(regress_stream_corpus)
 {
     int n = replay("stream", 0);
-    printf("regress: %d stream corpus inputs replayed\n", n);
+    printf("corpus: %d stream corpus inputs replayed\n", n);
     ck_assert_int_gt(n, 0);
 }
 END_TEST
@@ -69,16 +69,16 @@ END_TEST
 START_TEST(regress_proc_corpus)
 {
     int n = replay("proc", 1);
-    printf("regress: %d proc corpus inputs replayed\n", n);
+    printf("corpus: %d proc corpus inputs replayed\n", n);
     ck_assert_int_gt(n, 0);
 }
 END_TEST
 
-/* The regress suite. */
-Suite *suite_regress(void)
+/* The corpus suite. */
+Suite *suite_corpus(void)
 {
-    Suite *s = suite_create("regress");
-    TCase *tc = asp_t_case("regress", 120);
+    Suite *s = suite_create("corpus");
+    TCase *tc = asp_t_case("corpus", 120);
     tcase_add_test(tc, regress_stream_corpus);
     tcase_add_test(tc, regress_proc_corpus);
     suite_add_tcase(s, tc);
