@@ -21,18 +21,19 @@ asp_spawn_opts asp_bench_opts(const struct bench_args *a);
 /* Waits for p, frees it, and exits with 1 unless it exited with 0. */
 void asp_reap_ok(asp_proc *p);
 
-void asp_tput(const struct bench_args *a);       /* asp_stream_bench.c */
-void asp_lines(const struct bench_args *a);      /* asp_stream_bench.c */
-void asp_capture(const struct bench_args *a);    /* asp_stream_bench.c */
+void asp_tput(const struct bench_args *a);        /* asp_stream_bench.c */
+void asp_lines(const struct bench_args *a);       /* asp_stream_bench.c */
+void asp_capture(const struct bench_args *a);     /* asp_stream_bench.c */
 void asp_capture_seq(const struct bench_args *a); /* asp_stream_bench.c */
-void asp_forward(const struct bench_args *a, int chunks); /* asp_stream_bench.c */
-void asp_spawn_rate(const struct bench_args *a); /* asp_sys_bench.c */
+void asp_forward(const struct bench_args *a,
+                 int chunks);                           /* asp_stream_bench.c */
+void asp_spawn_rate(const struct bench_args *a);        /* asp_sys_bench.c */
 void asp_conc(const struct bench_args *a, int at_once); /* asp_conc_bench.c */
-void asp_timer_late(const struct bench_args *a); /* asp_sys_bench.c */
-void asp_escalation(const struct bench_args *a); /* asp_sys_bench.c */
-void asp_tree_stop(const struct bench_args *a);     /* asp_tree_bench.c */
-void asp_spawn_contain(const struct bench_args *a); /* asp_tree_bench.c */
-void asp_jobs(const struct bench_args *a);       /* asp_jobs_bench.c */
-void asp_many(const struct bench_args *a);       /* asp_jobs_bench.c */
+void asp_timer_late(const struct bench_args *a);        /* asp_sys_bench.c */
+void asp_escalation(const struct bench_args *a);        /* asp_sys_bench.c */
+void asp_tree_stop(const struct bench_args *a);         /* asp_tree_bench.c */
+void asp_spawn_contain(const struct bench_args *a);     /* asp_tree_bench.c */
+void asp_jobs(const struct bench_args *a);              /* asp_jobs_bench.c */
+void asp_many(const struct bench_args *a);              /* asp_jobs_bench.c */
 
 #endif

@@ -47,16 +47,18 @@ static void on_chunk(asp_stream *s, int err, const char *buf, size_t len,
 }
 
 /* Spawns the children first..first+n-1 and starts reading each. */
-static void start_batch(asp_loop *loop, struct calf *calves, long first,
-                        long n, const struct bench_args *a)
+static void start_batch(asp_loop *loop, struct calf *calves, long first, long n,
+                        const struct bench_args *a)
 {
     asp_spawn_opts o = asp_bench_opts(a);
     char *const *argv = bench_writer_argv(a, 0, 0);
     for (long i = first; i < first + n; i++) {
-        asp_must(asp_spawn(loop, &calves[i].proc, (const char *const *)argv,
-                           &o), "asp_spawn");
+        asp_must(
+            asp_spawn(loop, &calves[i].proc, (const char *const *)argv, &o),
+            "asp_spawn");
         asp_must(asp_stream_on_chunks(asp_proc_stdout(calves[i].proc), 0,
-                                      on_chunk, &calves[i]), "on_chunks");
+                                      on_chunk, &calves[i]),
+                 "on_chunks");
     }
 }
 

@@ -39,8 +39,8 @@ static void on_job(asp_proc *p, int err, asp_result *r, void *data)
     asp_must(err, "a job");
     if (r->status.kind != ASP_EXIT_CODE || r->status.code != 0)
         bench_mismatch("asproc: a job did not exit 0", (uint64_t)j->done);
-    jobs_check(j->a, j->pat, r->out, r->out_len, r->err, r->err_len,
-               j->done, "asproc");
+    jobs_check(j->a, j->pat, r->out, r->out_len, r->err, r->err_len, j->done,
+               "asproc");
     asp_result_free(r);
     j->done++;
     if (j->started < j->a->count)
@@ -80,8 +80,7 @@ struct herd {
 };
 
 /* A child exited: it must have exited 0 (its stdin saw EOF, no byte). */
-static void on_exit_seen(asp_wait *w, int err, const asp_status *st,
-                         void *data)
+static void on_exit_seen(asp_wait *w, int err, const asp_status *st, void *data)
 {
     struct herd *h = data;
     (void)w;
@@ -124,7 +123,8 @@ void asp_many(const struct bench_args *a)
     for (long i = 0; i < n; i++) {
         asp_must(asp_spawn(loop, &procs[i], argv, &o), "asp_spawn");
         asp_must(asp_proc_wait_start(&waits[i], procs[i], ASP_FOREVER,
-                                     on_exit_seen, &h), "wait_start");
+                                     on_exit_seen, &h),
+                 "wait_start");
     }
     many_probe_alive(&probe);
     for (long i = 0; i < n; i++)

@@ -55,8 +55,7 @@ static void on_line(asp_stream *s, int err, const char *buf, size_t len,
         r->done = 1;
         return;
     }
-    if (r->pat && (len != PAT_LINE_LEN || !pat_check(r->pat, r->off, buf,
-                                                     len)))
+    if (r->pat && (len != PAT_LINE_LEN || !pat_check(r->pat, r->off, buf, len)))
         bench_mismatch("asproc: line differs from the pattern", r->lines);
     r->off += len;
     r->lines++;
@@ -80,8 +79,9 @@ static void read_run(const struct bench_args *a, int lines)
     asp_proc *p;
     asp_must(asp_loop_new(&loop, NULL), "asp_loop_new");
     uint64_t t0 = bench_now_ns();
-    asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
-                                     a, lines, 0), &o), "asp_spawn");
+    asp_must(asp_spawn(loop, &p,
+                       (const char *const *)bench_writer_argv(a, lines, 0), &o),
+             "asp_spawn");
     asp_stream *s = asp_proc_stdout(p);
     if (lines)
         asp_must(asp_stream_on_lines(s, 0, on_line, &r), "on_lines");
@@ -129,8 +129,9 @@ void asp_capture(const struct bench_args *a)
     asp_result res;
     asp_must(asp_loop_new(&loop, NULL), "asp_loop_new");
     uint64_t t0 = bench_now_ns();
-    asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
-                                     a, 0, 0), &o), "asp_spawn");
+    asp_must(asp_spawn(loop, &p,
+                       (const char *const *)bench_writer_argv(a, 0, 0), &o),
+             "asp_spawn");
     asp_must(asp_communicate(p, NULL, &res), "asp_communicate");
     double secs = (double)(bench_now_ns() - t0) / 1e9;
     uint64_t rss = bench_peak_rss();
@@ -143,8 +144,8 @@ void asp_capture(const struct bench_args *a)
         bench_mismatch("asproc: captured bytes differ", res.out_len);
     bench_result("capture", a->variant, (double)res.out_len / secs / 1e9,
                  "GB/s");
-    bench_result("capture-rss", a->variant,
-                 (double)rss / (double)res.out_len, "x-captured");
+    bench_result("capture-rss", a->variant, (double)rss / (double)res.out_len,
+                 "x-captured");
     pat_free(&pat);
     asp_result_free(&res);
     asp_must(asp_proc_free(p, ASP_FREE_DETACH), "asp_proc_free");
@@ -188,8 +189,7 @@ void asp_capture_seq(const struct bench_args *a)
         asp_must(asp_communicate(p, NULL, &res), "asp_communicate");
         if (res.status.kind != ASP_EXIT_CODE || res.status.code != 0)
             bench_die("writer did not exit 0", EIO);
-        if (res.out_len != a->size || !pat_check(&pat, 0, res.out,
-                                                 res.out_len))
+        if (res.out_len != a->size || !pat_check(&pat, 0, res.out, res.out_len))
             bench_mismatch("asproc: captured bytes differ", (uint64_t)i);
         asp_result_free(&res);
         asp_must(asp_proc_free(p, ASP_FREE_DETACH), "asp_proc_free");
@@ -239,8 +239,9 @@ void asp_forward(const struct bench_args *a, int chunks)
     asp_must(asp_loop_new(&loop, NULL), "asp_loop_new");
     uint64_t t0 = bench_now_ns();
     sink_start(&k, a);
-    asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
-                                     a, 0, 0), &o), "asp_spawn");
+    asp_must(asp_spawn(loop, &p,
+                       (const char *const *)bench_writer_argv(a, 0, 0), &o),
+             "asp_spawn");
     asp_stream *s = asp_proc_stdout(p);
     if (chunks) {
         r.fd = k.fd;

@@ -89,10 +89,10 @@ void asp_escalation(const struct bench_args *a)
         asp_proc *p;
         char ready;
         asp_status st;
-        asp_must(asp_spawn(loop, &p, (const char *const *)bench_writer_argv(
-                                         a, 0, 1), &o), "asp_spawn");
-        ssize_t n = asp_stream_readexactly(asp_proc_stdout(p), &ready,
-                                                1, NULL);
+        asp_must(asp_spawn(loop, &p,
+                           (const char *const *)bench_writer_argv(a, 0, 1), &o),
+                 "asp_spawn");
+        ssize_t n = asp_stream_readexactly(asp_proc_stdout(p), &ready, 1, NULL);
         if (n != 1 || ready != 'R')
             bench_mismatch("asproc: hanging writer did not say ready",
                            (uint64_t)i);
@@ -100,8 +100,7 @@ void asp_escalation(const struct bench_args *a)
         asp_must(asp_proc_stop(p, &k, &st), "asp_proc_stop");
         uint64_t t1 = bench_now_ns();
         if (st.kind != ASP_EXIT_SIGNAL || st.signal != SIGKILL)
-            bench_mismatch("asproc: child did not end by SIGKILL",
-                           (uint64_t)i);
+            bench_mismatch("asproc: child did not end by SIGKILL", (uint64_t)i);
         asp_must(asp_proc_free(p, ASP_FREE_DETACH), "asp_proc_free");
         printf("SAMPLE escalation %s %.1f\n", a->variant,
                ((double)(t1 - t0) - 10e6) / 1e3);

@@ -22,14 +22,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TREE_SHELL                                                          \
-    "i=0; while [ $i -lt 99 ]; do sleep 60 & i=$((i+1)); done; "            \
+#define TREE_SHELL                                               \
+    "i=0; while [ $i -lt 99 ]; do sleep 60 & i=$((i+1)); done; " \
     "echo R; exec sleep 60"
 
 /* The containment a->transport names; prints SKIP and returns -1 when a
  * cgroup is asked for but cannot be had here. */
-static int pick(const struct bench_args *a, asp_loop *loop,
-                enum asp_contain *c)
+static int pick(const struct bench_args *a, asp_loop *loop, enum asp_contain *c)
 {
     if (!strcmp(a->transport, "cgroup"))
         *c = ASP_CONTAIN_CGROUP;

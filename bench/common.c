@@ -19,13 +19,14 @@
 /* Prints the option summary and exits with 1. */
 static _Noreturn void usage(const char *prog)
 {
-    fprintf(stderr,
-            "usage: %s MODE [--variant NAME] [--transport pipe|pipe1m|copy|splice|"
-            "socketpair|epoll|cgroup|pgroup|none]\n"
-            "       [--cpu K] [--child-cpu K] [--size N[K|M|G]] "
-            "[--chunk N[K|M]]\n"
-            "       [--count N] [--heap-mib N] [--conc N] [--verify]\n",
-            prog);
+    fprintf(
+        stderr,
+        "usage: %s MODE [--variant NAME] [--transport pipe|pipe1m|copy|splice|"
+        "socketpair|epoll|cgroup|pgroup|none]\n"
+        "       [--cpu K] [--child-cpu K] [--size N[K|M|G]] "
+        "[--chunk N[K|M]]\n"
+        "       [--count N] [--heap-mib N] [--conc N] [--verify]\n",
+        prog);
     exit(1);
 }
 
@@ -40,9 +41,21 @@ int bench_parse_size(const char *s, uint64_t *out)
         return -1;
     unsigned shift = 0;
     switch (*end) {
-    case 'K': case 'k': shift = 10; end++; break;
-    case 'M': case 'm': shift = 20; end++; break;
-    case 'G': case 'g': shift = 30; end++; break;
+    case 'K':
+    case 'k':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
     default: break;
     }
     if (*end != '\0' || v > (UINT64_MAX >> shift))

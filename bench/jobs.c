@@ -25,8 +25,7 @@ void jobs_check(const struct bench_args *a, const struct pat *pat,
 void jobs_report(const struct bench_args *a, double secs, double cpu_us)
 {
     bench_result("jobs", a->variant, (double)a->count / secs, "jobs/s");
-    bench_result("jobs-cpu", a->variant, cpu_us / (double)a->count,
-                 "us/job");
+    bench_result("jobs-cpu", a->variant, cpu_us / (double)a->count, "us/job");
 }
 
 /* Makes room for n children of per_child fds (see jobs.h). */
@@ -43,13 +42,15 @@ int many_fd_room(const struct bench_args *a, long n, int per_child)
         if (more.rlim_max == rl.rlim_max)
             return 0; /* the caller had not raised its soft limit */
         printf("NOTE %s needs %llu fds: hard RLIMIT_NOFILE %llu raised to "
-               "%llu by the benchmark (privileged)\n", a->variant,
-               (unsigned long long)need, (unsigned long long)rl.rlim_max,
+               "%llu by the benchmark (privileged)\n",
+               a->variant, (unsigned long long)need,
+               (unsigned long long)rl.rlim_max,
                (unsigned long long)more.rlim_max);
         return 0;
     }
     printf("SKIP %s: needs %llu fds, hard RLIMIT_NOFILE is %llu (raise it "
-           "with ulimit -Hn as root)\n", a->variant, (unsigned long long)need,
+           "with ulimit -Hn as root)\n",
+           a->variant, (unsigned long long)need,
            (unsigned long long)rl.rlim_max);
     fflush(stdout);
     return -1;
@@ -79,8 +80,7 @@ void many_report(const struct bench_args *a, struct many_probe *m, long n)
     double us = (double)(bench_now_ns() - m->t0 - m->paused) / 1e3;
     double rss = m->rss1 > m->rss0 ? (double)(m->rss1 - m->rss0) : 0.0;
     bench_result("many", a->variant, us / (double)n, "us/child");
-    bench_result("many-rss", a->variant, rss / 1024.0 / (double)n,
-                 "KiB/child");
+    bench_result("many-rss", a->variant, rss / 1024.0 / (double)n, "KiB/child");
     bench_result("many-fds", a->variant,
                  (double)(m->fds1 - m->fds0) / (double)n, "fds/child");
 }

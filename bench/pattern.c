@@ -13,8 +13,8 @@ unsigned char pat_byte(int kind, uint64_t off)
 {
     if (kind == PAT_LINES) {
         uint64_t col = off % PAT_LINE_LEN;
-        uint64_t line = (off / PAT_LINE_LEN) % (PAT_LINES_PERIOD /
-                                                 PAT_LINE_LEN);
+        uint64_t line =
+            (off / PAT_LINE_LEN) % (PAT_LINES_PERIOD / PAT_LINE_LEN);
         if (col == PAT_LINE_LEN - 1)
             return '\n';
         /* Printable ASCII 33..126, never '\n', varying by line and column
@@ -56,8 +56,7 @@ const unsigned char *pat_at(const struct pat *p, uint64_t off)
 
 /* Returns 1 if data[0..len) equals the pattern starting at stream offset
  * off, else 0. */
-int pat_check(const struct pat *p, uint64_t off, const void *data,
-              size_t len)
+int pat_check(const struct pat *p, uint64_t off, const void *data, size_t len)
 {
     const unsigned char *d = data;
     /* A piece never exceeds span or one period, so pat_at() covers it. */

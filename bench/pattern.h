@@ -49,7 +49,6 @@ const unsigned char *pat_at(const struct pat *p, uint64_t off);
 
 /* Returns 1 if data[0..len) equals the pattern starting at stream offset
  * off, else 0. Any len is fine: long data is compared in pieces. */
-int pat_check(const struct pat *p, uint64_t off, const void *data,
-              size_t len);
+int pat_check(const struct pat *p, uint64_t off, const void *data, size_t len);
 
 #endif

@@ -48,8 +48,10 @@ void asp_reap_ok(asp_proc *p)
     asp_must(asp_proc_wait(p, ASP_FOREVER, &st), "asp_proc_wait");
     asp_must(asp_proc_free(p, ASP_FREE_DETACH), "asp_proc_free");
     if (st.kind != ASP_EXIT_CODE || st.code != 0) {
-        fprintf(stderr, "bench: child did not exit 0 (kind %d code %d "
-                        "signal %d)\n", st.kind, st.code, st.signal);
+        fprintf(stderr,
+                "bench: child did not exit 0 (kind %d code %d "
+                "signal %d)\n",
+                st.kind, st.code, st.signal);
         exit(1);
     }
 }

@@ -21,18 +21,18 @@
 /* Everything one run keeps; the stream's data pointer leads here. */
 struct run {
     const struct bench_args *a;
-    int mode;              /* MODE_* */
-    struct pat pat;        /* used when verifying */
+    int mode;       /* MODE_* */
+    struct pat pat; /* used when verifying */
     int verify;
-    uint64_t off;          /* bytes read */
+    uint64_t off; /* bytes read */
     uint64_t newlines;
-    char *buf;             /* scratch (tput/lines) or capture buffer */
+    char *buf; /* scratch (tput/lines) or capture buffer */
     size_t cap;
     int64_t exit_status;
     int exited;
     uv_pipe_t out;
     uv_process_t proc;
-    int sink_fd;           /* forward mode: the sink's pipe (blocking) */
+    int sink_fd; /* forward mode: the sink's pipe (blocking) */
 };
 
 enum { MODE_TPUT, MODE_LINES, MODE_CAPTURE, MODE_FORWARD };
@@ -135,8 +135,7 @@ static void measure(const struct bench_args *a, int mode)
     memset(r.buf, 0, r.cap);
     int lines = mode == MODE_LINES;
     r.verify = a->verify && mode != MODE_CAPTURE;
-    if (r.verify &&
-        pat_init(&r.pat, lines ? PAT_LINES : PAT_BYTES, r.cap) != 0)
+    if (r.verify && pat_init(&r.pat, lines ? PAT_LINES : PAT_BYTES, r.cap) != 0)
         bench_die("pattern", ENOMEM);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -164,8 +163,7 @@ static void measure(const struct bench_args *a, int mode)
         bench_result("throughput", a->variant, (double)want / secs / 1e9,
                      "GB/s");
     if (mode == MODE_FORWARD)
-        bench_result("forward", a->variant, (double)want / secs / 1e9,
-                     "GB/s");
+        bench_result("forward", a->variant, (double)want / secs / 1e9, "GB/s");
     if (mode == MODE_LINES)
         bench_result("lines", a->variant, (double)a->size / secs / 1e6,
                      "Mlines/s");
@@ -176,10 +174,9 @@ static void measure(const struct bench_args *a, int mode)
         if (!pat_check(&r.pat, 0, r.buf, r.off))
             bench_mismatch("libuv: captured bytes differ", r.off);
         r.verify = 1;
-        bench_result("capture", a->variant, (double)r.off / secs / 1e9,
-                     "GB/s");
-        bench_result("capture-rss", a->variant,
-                     (double)rss / (double)r.off, "x-captured");
+        bench_result("capture", a->variant, (double)r.off / secs / 1e9, "GB/s");
+        bench_result("capture-rss", a->variant, (double)rss / (double)r.off,
+                     "x-captured");
     }
     if (r.verify)
         pat_free(&r.pat);

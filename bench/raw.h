@@ -7,14 +7,14 @@
 
 #include "common.h"
 
-void raw_tput(const struct bench_args *a);    /* raw_stream.c */
-void raw_lines(const struct bench_args *a);   /* raw_stream.c */
-void raw_capture(const struct bench_args *a); /* raw_stream.c */
+void raw_tput(const struct bench_args *a);        /* raw_stream.c */
+void raw_lines(const struct bench_args *a);       /* raw_stream.c */
+void raw_capture(const struct bench_args *a);     /* raw_stream.c */
 void raw_capture_seq(const struct bench_args *a); /* raw_stream.c */
-void raw_forward(const struct bench_args *a); /* raw_stream.c */
-void raw_spawn(const struct bench_args *a);   /* raw_sys.c */
-void raw_timer(const struct bench_args *a);   /* raw_sys.c */
-void raw_jobs(const struct bench_args *a);    /* raw_jobs.c */
-void raw_many(const struct bench_args *a);    /* raw_jobs.c */
+void raw_forward(const struct bench_args *a);     /* raw_stream.c */
+void raw_spawn(const struct bench_args *a);       /* raw_sys.c */
+void raw_timer(const struct bench_args *a);       /* raw_sys.c */
+void raw_jobs(const struct bench_args *a);        /* raw_jobs.c */
+void raw_many(const struct bench_args *a);        /* raw_jobs.c */
 
 #endif

@@ -70,8 +70,8 @@ static void job_read(struct slot *s, int i)
             s->buf[i] = nb;
             s->cap[i] = ncap;
         }
-        ssize_t n = read(s->fd[i], s->buf[i] + s->len[i],
-                         s->cap[i] - s->len[i]);
+        ssize_t n =
+            read(s->fd[i], s->buf[i] + s->len[i], s->cap[i] - s->len[i]);
         if (n > 0) {
             s->len[i] += (size_t)n;
         } else if (n == 0) {
@@ -97,8 +97,7 @@ static void job_finish(struct slot *s, const struct bench_args *a,
             bench_die("waitpid", errno);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         bench_mismatch("raw: a job did not exit 0", (uint64_t)job);
-    jobs_check(a, pat, s->buf[0], s->len[0], s->buf[1], s->len[1], job,
-               "raw");
+    jobs_check(a, pat, s->buf[0], s->len[0], s->buf[1], s->len[1], job, "raw");
     s->pid = 0;
 }
 
@@ -132,7 +131,7 @@ void raw_jobs(const struct bench_args *a)
     long conc = a->conc < a->count ? a->conc : a->count;
     struct slot *slots = calloc((size_t)conc, sizeof *slots);
     struct pollfd *pfd = calloc((size_t)conc * 2, sizeof *pfd);
-    int (*owner)[2] = calloc((size_t)conc * 2, sizeof *owner);
+    int(*owner)[2] = calloc((size_t)conc * 2, sizeof *owner);
     if (!slots || !pfd || !owner)
         bench_die("calloc", ENOMEM);
     double cpu0 = bench_cpu_us();
@@ -215,8 +214,7 @@ void raw_many(const struct bench_args *a)
             if (errno != EINTR)
                 bench_die("waitpid", errno);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            bench_mismatch("raw: an idle child did not exit 0",
-                           (uint64_t)i);
+            bench_mismatch("raw: an idle child did not exit 0", (uint64_t)i);
     }
     many_report(a, &probe, n);
     free(pids);

@@ -54,11 +54,10 @@ static void demo_child_done(demo *d)
 }
 
 /* Prints a communicate result under a name. */
-static void demo_print(demo *d, const char *name, int err,
-                       const asp_result *r)
+static void demo_print(demo *d, const char *name, int err, const asp_result *r)
 {
-    printf("[%4ld ms] %-8s returncode %d, err: %s, stdout \"%.*s\"",
-           demo_ms(d), name, asp_status_returncode(&r->status),
+    printf("[%4ld ms] %-8s returncode %d, err: %s, stdout \"%.*s\"", demo_ms(d),
+           name, asp_status_returncode(&r->status),
            err ? asp_strerror(err) : "none",
            (int)strcspn(r->out ? r->out : "", "\n"), r->out ? r->out : "");
     if (r->err && r->err_len)
@@ -103,8 +102,7 @@ static void demo_mixed_cb(asp_proc *p, int err, asp_result *r, void *data)
 }
 
 /* stubborn: timed out, SIGTERM ignored, killed by the SIGKILL step. */
-static void demo_stubborn_cb(asp_proc *p, int err, asp_result *r,
-                             void *data)
+static void demo_stubborn_cb(asp_proc *p, int err, asp_result *r, void *data)
 {
     demo *d = data;
     (void)p;
@@ -117,8 +115,8 @@ static void demo_stubborn_cb(asp_proc *p, int err, asp_result *r,
 }
 
 /* stubborn said "ready": SIGTERM is ignored now; the clock starts. */
-static void demo_ready_cb(asp_stream *s, int err, const char *buf,
-                          size_t len, void *data)
+static void demo_ready_cb(asp_stream *s, int err, const char *buf, size_t len,
+                          void *data)
 {
     demo *d = data;
     (void)s;
@@ -130,8 +128,8 @@ static void demo_ready_cb(asp_stream *s, int err, const char *buf,
     o.flags = ASP_COMM_ESCALATE;
     o.kill.steps[0] = (asp_kill_step){SIGTERM, 300};
     o.kill.steps[1] = (asp_kill_step){SIGKILL, 0};
-    int e = err ? err : asp_communicate_start(d->stubborn, &o,
-                                              demo_stubborn_cb, d);
+    int e =
+        err ? err : asp_communicate_start(d->stubborn, &o, demo_stubborn_cb, d);
     if (e < 0) {
         fprintf(stderr, "stubborn: %s\n", asp_strerror(e));
         d->bad++;
@@ -166,8 +164,7 @@ static int demo_start(demo *d)
     if ((e = demo_spawn(d, &d->upper, "tr a-z A-Z", 1)) < 0 ||
         (e = asp_communicate_start(d->upper, &in, demo_upper_cb, d)) < 0 ||
         (e = demo_spawn(d, &d->mixed,
-                        "echo to stdout; echo to stderr >&2; exit 3",
-                        0)) < 0 ||
+                        "echo to stdout; echo to stderr >&2; exit 3", 0)) < 0 ||
         (e = asp_communicate_start(d->mixed, NULL, demo_mixed_cb, d)) < 0 ||
         (e = demo_spawn(d, &d->stubborn,
                         "trap '' TERM; echo ready; exec sleep 30", 0)) < 0 ||

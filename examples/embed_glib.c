@@ -53,8 +53,8 @@ static void sync_fds(AspSource *a)
         if (have)
             continue;
         /* POLLIN and POLLOUT are G_IO_IN and G_IO_OUT on POSIX systems. */
-        a->slot[free_slot] = (GPollFD){.fd = want[j].fd,
-                                       .events = (gushort)want[j].events};
+        a->slot[free_slot] =
+            (GPollFD){.fd = want[j].fd, .events = (gushort)want[j].events};
         a->used[free_slot] = 1;
         g_source_add_poll(&a->base, &a->slot[free_slot]);
     }
@@ -90,7 +90,7 @@ static gboolean asp_dispatch(GSource *s, GSourceFunc cb, gpointer data)
 }
 
 static GSourceFuncs asp_source_funcs = {asp_prepare, asp_check, asp_dispatch,
-                                        NULL, NULL, NULL};
+                                        NULL,        NULL,      NULL};
 
 /* Every child is done: leave g_main_loop_run. */
 static void finished(demo *d)

@@ -76,8 +76,9 @@ static void on_fd(asp_loop *loop, int fd, int events, void *data)
         h->data = g;
         g->polls[fd] = h;
     }
-    uv_poll_start(h, ((events & POLLIN) ? UV_READABLE : 0) |
-                         ((events & POLLOUT) ? UV_WRITABLE : 0),
+    uv_poll_start(h,
+                  ((events & POLLIN) ? UV_READABLE : 0) |
+                      ((events & POLLOUT) ? UV_WRITABLE : 0),
                   on_poll);
 }
 

@@ -6,9 +6,11 @@
 
 int main(void)
 {
-    const char *cmd[] = {"awk", "BEGIN { s = sprintf(\"%100s\", \"\"); "
-                         "gsub(/ /, \"x\", s); for (i = 0; i < 10000; i++) print s }",
-                         NULL};
+    const char *cmd[] = {
+        "awk",
+        "BEGIN { s = sprintf(\"%100s\", \"\"); "
+        "gsub(/ /, \"x\", s); for (i = 0; i < 10000; i++) print s }",
+        NULL};
     asp_spawn_opts o = {0};
     asp_loop *loop;
     asp_proc *p;

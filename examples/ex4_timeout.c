@@ -40,7 +40,8 @@ int main(void)
     asp_loop *loop;
     asp_result r;
 
-    if (asp_loop_new(&loop, NULL) < 0 || run_with_timeout(loop, cmd, 2000, &r) < 0)
+    if (asp_loop_new(&loop, NULL) < 0 ||
+        run_with_timeout(loop, cmd, 2000, &r) < 0)
         return 1;
     printf("返回码: %d\n", asp_status_returncode(&r.status));
     printf("输出: %s\n", r.out);

@@ -17,9 +17,9 @@ static void on_line(asp_stream *s, int err, const char *line, size_t len,
 
 int main(void)
 {
-    const char *cmd[] = {"sh", "-c",
-                         "for i in 0 1 2 3 4; do echo \"line $i\"; sleep 0.5; done",
-                         NULL};
+    const char *cmd[] = {
+        "sh", "-c", "for i in 0 1 2 3 4; do echo \"line $i\"; sleep 0.5; done",
+        NULL};
     asp_spawn_opts o = {0};
     asp_loop *loop;
     asp_proc *p;
@@ -31,7 +31,7 @@ int main(void)
         return 1;
     asp_stream_on_lines(asp_proc_stdout(p), 0, on_line, (void *)"STDOUT");
     asp_stream_on_lines(asp_proc_stderr(p), 0, on_line, (void *)"STDERR");
-    asp_proc_wait(p, ASP_FOREVER, &st); /* the lines print meanwhile */
+    asp_proc_wait(p, ASP_FOREVER, &st);  /* the lines print meanwhile */
     asp_loop_run(loop, ASP_RUN_DEFAULT); /* gather: readers reach EOF */
     printf("返回码: %d\n", asp_status_returncode(&st));
     asp_proc_free(p, ASP_FREE_DETACH);

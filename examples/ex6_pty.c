@@ -39,12 +39,11 @@ int main(void)
         "sh", "-c",
         "if [ -t 1 ]; then echo terminal; else echo 'not a terminal'; fi",
         NULL};
-    const char *pty_cmd[] = {
-        "sh", "-c",
-        "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && "
-        "echo 'stdin, stdout, stderr: terminals'; "
-        "tty; stty size; read line; stty size",
-        NULL};
+    const char *pty_cmd[] = {"sh", "-c",
+                             "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && "
+                             "echo 'stdin, stdout, stderr: terminals'; "
+                             "tty; stty size; read line; stty size",
+                             NULL};
     asp_result r;
     asp_spawn_opts o = {0};
     asp_loop *loop;

@@ -659,10 +659,11 @@ enum asp_contain {
  *     stdout and stderr as written, the echo of the input (which the
  *     kernel drops where it has no room for it, as on any terminal) and,
  *     in the default modes, every "\n" as "\r\n" (output processing;
- *     ASP_PTY_RAW turns it off). The other output stream is NULL when it is on the
- *     terminal too (or is ASP_STDIO_STDOUT). Every read form, communicate
- *     (the terminal's output is the result's out, or err) and forward
- *     work on it; forwarding copies through the stream's buffer.
+ *     ASP_PTY_RAW turns it off). The other output stream is NULL when
+ *     it is on the terminal too (or is ASP_STDIO_STDOUT). Every read
+ *     form, communicate (the terminal's output is the result's out, or
+ *     err) and forward work on it; forwarding copies through the
+ *     stream's buffer.
  *   - asp_proc_stdin(p), when stdin is on the terminal, writes the
  *     terminal's input, as if typed (through its own duplicate of the
  *     master: one fd cannot carry two watchers).

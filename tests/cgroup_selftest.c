@@ -54,10 +54,10 @@ static void fail(const char *file, int line, const char *fmt, ...)
     exit(1);
 }
 
-#define CHECK(cond, ...)                                                               \
-    do {                                                                               \
-        if (!(cond))                                                                   \
-            fail(__FILE__, __LINE__, __VA_ARGS__);                                     \
+#define CHECK(cond, ...)                           \
+    do {                                           \
+        if (!(cond))                               \
+            fail(__FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
 /* ------------------------------------------------------------ helpers */
@@ -174,7 +174,8 @@ static int all_gone(const pid_t *pids, int n, int ms)
 }
 
 /* Reads a small file into buf ("" on error). */
-static const char *slurp(const char *dir, const char *name, char *buf, size_t size)
+static const char *slurp(const char *dir, const char *name, char *buf,
+                         size_t size)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -256,7 +257,8 @@ static void spawn_pausers(asp__cgroup *cg, pid_t *pids, int n)
     for (int got = 0; got < n;) {
         char buf[256];
         ssize_t k = read(p[0], buf, sizeof buf);
-        CHECK(k > 0 || errno == EINTR, "children did not report: %d of %d", got, n);
+        CHECK(k > 0 || errno == EINTR, "children did not report: %d of %d", got,
+              n);
         for (ssize_t i = 0; i < k; i++)
             CHECK(buf[i] == 'j', "a child could not join");
         got += k > 0 ? (int)k : 0;
@@ -306,7 +308,8 @@ static double wait_empty(asp__cgroup *cg, int nfd, double start, int limit_ms)
             return -1;
         struct pollfd pf = {nfd, POLLIN, 0};
         if (poll(&pf, 1, (int)left + 1) > 0)
-            CHECK(asp__cgroup_notifier_read(nfd, NULL, NULL) >= 0, "notifier_read");
+            CHECK(asp__cgroup_notifier_read(nfd, NULL, NULL) >= 0,
+                  "notifier_read");
     }
 }
 
@@ -323,7 +326,8 @@ static void finish(asp__cgroup *cg, const pid_t *kids, int nkids)
     CHECK(n >= 0, "signal SIGKILL: %s", strerror(-n));
     for (int i = 0; i < nkids; i++)
         reap(kids[i]);
-    CHECK(wait_empty(cg, nfd, now_ms(), 5000) >= 0, "tree not empty after SIGKILL");
+    CHECK(wait_empty(cg, nfd, now_ms(), 5000) >= 0,
+          "tree not empty after SIGKILL");
     int r = asp__cgroup_destroy(cg);
     CHECK(r == 0, "destroy: %s", strerror(-r));
     if (own)
@@ -357,7 +361,8 @@ static void cleanup_tree(const char *dir)
     (void)put(dir, "cgroup.kill", "1");
     (void)put(dir, "cgroup.freeze", "0");
     for (int i = 0;
-         i < 100 && strstr(slurp(dir, "cgroup.events", buf, sizeof buf), "populated 1");
+         i < 100 &&
+         strstr(slurp(dir, "cgroup.events", buf, sizeof buf), "populated 1");
          i++)
         sleep_ms(10);
     DIR *d = opendir(dir);
@@ -395,9 +400,10 @@ static void test_default_parent(void)
     fclose(f);
     own[strcspn(own, "\n")] = '\0';
     char want[2 * PATH_MAX + 8];
-    snprintf(want, sizeof want, "%s%s", mnt, strcmp(own + 3, "/") ? own + 3 : "");
-    CHECK(strcmp(parent_dir, want) == 0, "default parent %s, expected %s", parent_dir,
-          want);
+    snprintf(want, sizeof want, "%s%s", mnt,
+             strcmp(own + 3, "/") ? own + 3 : "");
+    CHECK(strcmp(parent_dir, want) == 0, "default parent %s, expected %s",
+          parent_dir, want);
     printf("1. cgroup2 mount: %s; default parent: %s\n", mnt, parent_dir);
 }
 
@@ -411,7 +417,8 @@ static void test_create_destroy(void)
     CHECK(asp__cgroup_destroy(&zero) == 0, "destroy of a zeroed struct");
     int r = asp__cgroup_create(&cg, NULL);
     CHECK(r == 0, "create: %s", strerror(-r));
-    CHECK(strncmp(cg.path, parent_dir, strlen(parent_dir)) == 0, "leaf %s", cg.path);
+    CHECK(strncmp(cg.path, parent_dir, strlen(parent_dir)) == 0, "leaf %s",
+          cg.path);
     CHECK(strstr(cg.path, prefix) != NULL, "leaf name %s", cg.path);
     CHECK(stat(cg.path, &st) == 0 && S_ISDIR(st.st_mode), "leaf is not there");
     CHECK(asp__cgroup_populated(&cg) == 0, "a new leaf must be empty");
@@ -420,7 +427,8 @@ static void test_create_destroy(void)
     printf("   leaf %s (cgroup.kill %s, cgroup.freeze %s)\n", path,
            cg.has_kill ? "yes" : "no", cg.has_freeze ? "yes" : "no");
     CHECK(asp__cgroup_destroy(&cg) == 0, "destroy");
-    CHECK(cg.path == NULL && cg.dirfd == -1 && cg.procs_fd == -1, "destroy must reset");
+    CHECK(cg.path == NULL && cg.dirfd == -1 && cg.procs_fd == -1,
+          "destroy must reset");
     CHECK(stat(path, &st) < 0 && errno == ENOENT, "destroy left %s", path);
     CHECK(asp__cgroup_destroy(&cg) == 0, "a second destroy is a no-op");
     char slash[PATH_MAX + 2];
@@ -436,11 +444,13 @@ static void test_bad_parents(void)
     asp__cgroup cg;
     static char longp[PATH_MAX + 128];
     int fds = count_fds();
-    CHECK(asp__cgroup_create(&cg, "relative/path") == -EINVAL, "relative parent");
+    CHECK(asp__cgroup_create(&cg, "relative/path") == -EINVAL,
+          "relative parent");
     CHECK(cg.path == NULL, "failed create must leave path NULL");
     CHECK(asp__cgroup_create(&cg, "/nonexistent-asproc-parent") == -ENOENT,
           "missing parent");
-    CHECK(asp__cgroup_create(&cg, "/proc/self/cgroup") == -ENOTDIR, "file as parent");
+    CHECK(asp__cgroup_create(&cg, "/proc/self/cgroup") == -ENOTDIR,
+          "file as parent");
     CHECK(asp__cgroup_create(&cg, "/proc") == -ENOTSUP, "non-cgroup2 parent");
     memset(longp, 'a', PATH_MAX + 15);
     longp[PATH_MAX + 15] = '\0';
@@ -461,7 +471,8 @@ static void test_bad_parents(void)
     int r = asp__cgroup_create(&cg, longp);
     CHECK(r == -ENAMETOOLONG, "parent + leaf beyond PATH_MAX: %d", r);
     CHECK(count_dirs(longp, "asproc-") == 0, "leaf left under the deep parent");
-    for (char *slash; (slash = strrchr(longp, '/')) && strstr(longp, "long/");) {
+    for (char *slash;
+         (slash = strrchr(longp, '/')) && strstr(longp, "long/");) {
         CHECK(rmdir(longp) == 0, "rmdir: %s", strerror(errno));
         *slash = '\0';
     }
@@ -475,7 +486,8 @@ static void test_bad_parents(void)
 static void test_threaded_parent(void)
 {
     asp__cgroup cg;
-    snprintf(threaded_dir, sizeof threaded_dir, "%s/%sthreaded", parent_dir, prefix);
+    snprintf(threaded_dir, sizeof threaded_dir, "%s/%sthreaded", parent_dir,
+             prefix);
     CHECK(mkdir(threaded_dir, 0755) == 0, "mkdir %s: %s", threaded_dir,
           strerror(errno));
     int r = put(threaded_dir, "cgroup.type", "threaded");
@@ -488,7 +500,8 @@ static void test_threaded_parent(void)
               "leaf left under threaded parent");
         printf("   threaded parent: -EBUSY (%s), nothing left\n", strerror(-r));
     }
-    CHECK(rmdir(threaded_dir) == 0, "rmdir %s: %s", threaded_dir, strerror(errno));
+    CHECK(rmdir(threaded_dir) == 0, "rmdir %s: %s", threaded_dir,
+          strerror(errno));
     threaded_dir[0] = '\0';
 }
 
@@ -513,21 +526,24 @@ static void test_create_exhaustion(void)
         if (r == 0)
             CHECK(asp__cgroup_destroy(&cg) == 0, "destroy");
         CHECK(count_fds() == fds, "fds leaked with %d free", extra);
-        CHECK(count_dirs(parent_dir, prefix) == 0, "leaf left with %d fds free", extra);
+        CHECK(count_dirs(parent_dir, prefix) == 0, "leaf left with %d fds free",
+              extra);
     }
     for (long n = 0; n < 4; n++) {
         fail_after = n;
         int r = asp__cgroup_create(&cg, NULL);
         fail_after = -1;
         seen_nomem += r == -ENOMEM;
-        CHECK(r == 0 || r == -ENOMEM, "create, allocation %ld failing: %d", n, r);
+        CHECK(r == 0 || r == -ENOMEM, "create, allocation %ld failing: %d", n,
+              r);
         if (r == 0)
             CHECK(asp__cgroup_destroy(&cg) == 0, "destroy");
         CHECK(count_fds() == fds && count_dirs(parent_dir, prefix) == 0,
               "failed create left something (allocation %ld)", n);
     }
     CHECK(seen_emfile > 0 && seen_nomem > 0, "exhaustion never hit");
-    printf("   fd and memory exhaustion: %d EMFILE, %d ENOMEM failures, nothing left\n",
+    printf("   fd and memory exhaustion: %d EMFILE, %d ENOMEM failures, "
+           "nothing left\n",
            seen_emfile, seen_nomem);
 }
 
@@ -553,18 +569,20 @@ static void test_threads(void)
               "pthread_create");
     for (int i = 0; i < NTHREADS; i++) {
         void *res = NULL;
-        CHECK(pthread_join(t[i], &res) == 0 && res == NULL, "a thread's create failed");
+        CHECK(pthread_join(t[i], &res) == 0 && res == NULL,
+              "a thread's create failed");
     }
     asp__cgroup *all = &thread_leaves[0][0];
     for (int i = 0; i < NTHREADS * PER_THREAD; i++)
         for (int j = i + 1; j < NTHREADS * PER_THREAD; j++)
             CHECK(strcmp(all[i].path, all[j].path) != 0, "two leaves named %s",
                   all[i].path);
-    CHECK(count_dirs(parent_dir, prefix) == NTHREADS * PER_THREAD, "leaf count");
+    CHECK(count_dirs(parent_dir, prefix) == NTHREADS * PER_THREAD,
+          "leaf count");
     for (int i = 0; i < NTHREADS * PER_THREAD; i++)
         CHECK(asp__cgroup_destroy(&all[i]) == 0, "destroy");
-    printf("   %d threads made %d leaves at once: all names distinct\n", NTHREADS,
-           NTHREADS * PER_THREAD);
+    printf("   %d threads made %d leaves at once: all names distinct\n",
+           NTHREADS, NTHREADS * PER_THREAD);
 }
 
 /* ---------------------------------------------------------------- 2 */
@@ -575,7 +593,8 @@ static void test_threads(void)
 static const char tree_script[] =
     "setsid sh -c 'echo S $$ >&3; exec sleep 1000 3>&-' &\n"
     "sh -c 'sh -c '\\''d=\"$ASP_LEAF/sub/deeper\"; mkdir -p \"$d\" &&"
-    " echo $$ > \"$d/cgroup.procs\" && echo D $$ >&3; exec sleep 1000 3>&-'\\'' &"
+    " echo $$ > \"$d/cgroup.procs\" && echo D $$ >&3; exec sleep 1000 "
+    "3>&-'\\'' &"
     " exit 0'\n"
     "echo M $$ >&3\n"
     "exec sleep 1000 3>&-\n";
@@ -606,7 +625,8 @@ static void test_tree_kill(void)
     asp__cgroup_joined(&cg);
     CHECK(cg.procs_fd == -1, "joined must close procs_fd");
     CHECK(tree[2] == sh, "M is the direct child");
-    CHECK(proc_state(tree[0], &sid) && sid == tree[0], "S leads its own session");
+    CHECK(proc_state(tree[0], &sid) && sid == tree[0],
+          "S leads its own session");
     char buf[256], sub[PATH_MAX + 16];
     snprintf(sub, sizeof sub, "%s/sub/deeper", cg.path);
     snprintf(buf, sizeof buf, "%ld\n", (long)tree[1]);
@@ -614,14 +634,16 @@ static void test_tree_kill(void)
     CHECK(strstr(slurp(sub, "cgroup.procs", procs, sizeof procs), buf),
           "the daemon is not in its sub-cgroup");
     CHECK(asp__cgroup_populated(&cg) == 1, "populated");
-    CHECK(asp__cgroup_destroy(&cg) == -EBUSY && cg.path, "destroy of a live tree");
+    CHECK(asp__cgroup_destroy(&cg) == -EBUSY && cg.path,
+          "destroy of a live tree");
     CHECK(access(sub, F_OK) == 0, "a refused destroy must change nothing");
     (void)asp__cgroup_notifier_read(nfd, NULL, NULL);
     double t0 = now_ms();
     int n = asp__cgroup_signal(&cg, SIGKILL);
     CHECK(n >= 3, "SIGKILL signalled %d processes", n);
     struct pollfd pf = {nfd, POLLIN, 0};
-    CHECK(poll(&pf, 1, 1000) == 1, "notifier not readable within 1 s of the kill");
+    CHECK(poll(&pf, 1, 1000) == 1,
+          "notifier not readable within 1 s of the kill");
     double t_note = now_ms() - t0;
     seen[0] = cg.wd;
     CHECK(asp__cgroup_notifier_read(nfd, note_wd, seen) > 0 && seen[1] > 0,
@@ -634,10 +656,11 @@ static void test_tree_kill(void)
     CHECK(asp__cgroup_destroy(&cg) == 0, "destroy after the kill");
     CHECK(access(sub, F_OK) < 0 && errno == ENOENT, "sub-cgroups left");
     close(nfd);
-    printf(
-        "2. tree (setsid S %ld, daemon D %ld in sub/deeper, sh %ld): SIGKILL -> %d "
-        "signalled, notifier after %.2f ms, empty after %.2f ms, all gone, removed\n",
-        (long)tree[0], (long)tree[1], (long)tree[2], n, t_note, t_empty);
+    printf("2. tree (setsid S %ld, daemon D %ld in sub/deeper, sh %ld): "
+           "SIGKILL -> %d "
+           "signalled, notifier after %.2f ms, empty after %.2f ms, all gone, "
+           "removed\n",
+           (long)tree[0], (long)tree[1], (long)tree[2], n, t_note, t_empty);
 }
 
 /* ---------------------------------------------------------------- 3 */
@@ -690,11 +713,13 @@ static void kill_many(int sig, int use_kill, int storm)
         CHECK(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status %#x", st);
     }
     char buf[64];
-    CHECK(strncmp(slurp(cg.path, "cgroup.freeze", buf, sizeof buf), "0", 1) == 0,
+    CHECK(strncmp(slurp(cg.path, "cgroup.freeze", buf, sizeof buf), "0", 1) ==
+              0,
           "the tree was left frozen");
     CHECK(asp__cgroup_destroy(&cg) == 0, "destroy");
     close(nfd);
-    printf("3. %d processes, %-7s via %-11s%s: call %.2f ms, empty after %.2f ms\n",
+    printf("3. %d processes, %-7s via %-11s%s: call %.2f ms, empty after %.2f "
+           "ms\n",
            NPROCS, sig == SIGKILL ? "SIGKILL" : "SIGTERM",
            sig == SIGKILL && use_kill ? "cgroup.kill" : "freeze/list",
            storm ? " (EINTR storm)" : "", t_call, t_empty);
@@ -730,8 +755,9 @@ static void figures(void)
     close(p[0]);
     close(p[1]);
     finish(&cg, NULL, 0);
-    printf("   cost: create + destroy %.1f us per leaf, join %.1f us per child\n",
-           leaf * 1e3, join / n * 1e3);
+    printf(
+        "   cost: create + destroy %.1f us per leaf, join %.1f us per child\n",
+        leaf * 1e3, join / n * 1e3);
 }
 
 /* ---------------------------------------------------------------- 4 */
@@ -769,16 +795,19 @@ static void test_term_ignored(void)
     CHECK(s && s != 'Z' && s != 'X', "the member ignoring SIGTERM died (%c)",
           s ? s : '-');
     CHECK(asp__cgroup_populated(&cg) == 1, "the tree must still be populated");
-    CHECK(strstr(slurp(cg.path, "cgroup.events", buf, sizeof buf), "frozen 0") &&
-              strncmp(slurp(cg.path, "cgroup.freeze", buf, sizeof buf), "0", 1) == 0,
-          "the tree was left frozen");
+    CHECK(
+        strstr(slurp(cg.path, "cgroup.events", buf, sizeof buf), "frozen 0") &&
+            strncmp(slurp(cg.path, "cgroup.freeze", buf, sizeof buf), "0", 1) ==
+                0,
+        "the tree was left frozen");
     n = asp__cgroup_signal(&cg, 0);
     CHECK(n == 1, "signal 0 found %d members, expected 1", n);
     CHECK(asp__cgroup_signal(&cg, -1) == -EINVAL &&
               asp__cgroup_signal(&cg, 1000) == -EINVAL,
           "bad signal numbers");
     finish(&cg, NULL, 0);
-    printf("4. SIGTERM to 3 members, one ignoring it: 3 signalled, the other two died, "
+    printf("4. SIGTERM to 3 members, one ignoring it: 3 signalled, the other "
+           "two died, "
            "it lives on, tree thawed\n");
 }
 
@@ -795,16 +824,18 @@ static void test_signal_nomem(void)
         fail_after = k;
         int n = asp__cgroup_signal(&cg, SIGCONT);
         fail_after = -1;
-        CHECK(n == 1 || n == -ENOMEM, "signal with allocation %ld failing: %d", k, n);
+        CHECK(n == 1 || n == -ENOMEM, "signal with allocation %ld failing: %d",
+              k, n);
         nomem += n == -ENOMEM;
-        CHECK(strncmp(slurp(cg.path, "cgroup.freeze", buf, sizeof buf), "0", 1) == 0,
+        CHECK(strncmp(slurp(cg.path, "cgroup.freeze", buf, sizeof buf), "0",
+                      1) == 0,
               "ENOMEM left the tree frozen");
     }
     CHECK(nomem > 0, "no allocation failed");
     finish(&cg, &kid, 1);
-    printf(
-        "   signal under allocation failures: -ENOMEM %d times, tree always thawed\n",
-        nomem);
+    printf("   signal under allocation failures: -ENOMEM %d times, tree always "
+           "thawed\n",
+           nomem);
 }
 
 /* One notifier, several leaves: a change names the right leaf. */
@@ -819,13 +850,15 @@ static void test_shared_notifier(void)
         CHECK(asp__cgroup_watch(&cg[i], nfd) == 0, "watch");
         spawn_pausers(&cg[i], &kid[i], 1);
     }
-    CHECK(cg[0].wd != cg[1].wd && cg[1].wd != cg[2].wd, "watch descriptors collide");
+    CHECK(cg[0].wd != cg[1].wd && cg[1].wd != cg[2].wd,
+          "watch descriptors collide");
     sleep_ms(20);
     (void)asp__cgroup_notifier_read(nfd, NULL, NULL);
     CHECK(asp__cgroup_signal(&cg[1], SIGKILL) == 1, "kill leaf 1");
     reap(kid[1]);
     CHECK(wait_empty(&cg[1], nfd, now_ms(), 1000) >= 0, "leaf 1 not empty");
-    CHECK(asp__cgroup_populated(&cg[0]) == 1 && asp__cgroup_populated(&cg[2]) == 1,
+    CHECK(asp__cgroup_populated(&cg[0]) == 1 &&
+              asp__cgroup_populated(&cg[2]) == 1,
           "the other leaves must be untouched");
     seen[0] = cg[0].wd;
     CHECK(asp__cgroup_unwatch(&cg[0]) == 0 && cg[0].wd == -1, "unwatch");
@@ -838,7 +871,8 @@ static void test_shared_notifier(void)
     CHECK(asp__cgroup_destroy(&cg[1]) == 0, "destroy");
     finish(&cg[2], &kid[2], 1);
     close(nfd);
-    printf("   one notifier for 3 leaves: the killed leaf reported, unwatch works\n");
+    printf("   one notifier for 3 leaves: the killed leaf reported, unwatch "
+           "works\n");
 }
 
 /* ---------------------------------------------------------------- 5 */
@@ -861,10 +895,12 @@ static void test_unprivileged(void)
         _exit(cg.path == NULL && count_fds() == fds ? 0 : 4);
     }
     int st = reap(pid);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "unprivileged child: status %#x", st);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "unprivileged child: status %#x", st);
     char pfx[64];
     snprintf(pfx, sizeof pfx, "asproc-%ld-", (long)pid);
-    CHECK(count_dirs(parent_dir, pfx) == 0, "the unprivileged create left a leaf");
+    CHECK(count_dirs(parent_dir, pfx) == 0,
+          "the unprivileged create left a leaf");
     printf("5. as uid 65534: create -> -EACCES/-EPERM, nothing left\n");
 }
 
@@ -889,7 +925,8 @@ static void test_join_after_setuid(void)
     if (uname(&un) == 0)
         sscanf(un.release, "%d.%d", &major, &minor);
     CHECK(err == 0 || major * 1000 + minor < 5016,
-          "join after setuid failed on Linux %d.%d: %s", major, minor, strerror(err));
+          "join after setuid failed on Linux %d.%d: %s", major, minor,
+          strerror(err));
     printf("   join after setuid(65534) with root's cgroup.procs fd: %s\n",
            err ? strerror(err) : "joined (open-time credentials)");
     finish(&cg, NULL, 0);
@@ -928,7 +965,8 @@ static void test_stats(void)
            (double)u.usage_usec / 1e3, (double)u.user_usec / 1e3,
            (double)u.system_usec / 1e3);
     if (u.memory_status == -ENODATA)
-        printf("   skip: memory.peak -> -ENODATA (no memory controller in the leaf)\n");
+        printf("   skip: memory.peak -> -ENODATA (no memory controller in the "
+               "leaf)\n");
     else
         CHECK(u.memory_status == 0 && u.memory_peak > 0, "memory.peak %llu",
               (unsigned long long)u.memory_peak);
@@ -954,7 +992,8 @@ int main(void)
         CHECK(asp__cgroup_create(&cg, NULL) == -ENOTSUP && cg.path == NULL,
               "create without cgroup v2");
         CHECK(asp__cgroup_destroy(&cg) == 0, "destroy of the failed struct");
-        printf("cgroup selftest: skipped (no cgroup v2 here or in this build)\n");
+        printf(
+            "cgroup selftest: skipped (no cgroup v2 here or in this build)\n");
         return 0;
     }
     atexit(cleanup);
@@ -977,7 +1016,8 @@ int main(void)
     test_join_after_setuid();
     test_stats();
     CHECK(count_dirs(parent_dir, prefix) == 0, "leaves left behind");
-    CHECK(count_fds() == fds, "fds leaked: %d open, %d at the start", count_fds(), fds);
+    CHECK(count_fds() == fds, "fds leaked: %d open, %d at the start",
+          count_fds(), fds);
     printf("7. no leaf named %s* left, no fd leaked (%d open)\n", prefix, fds);
     printf("cgroup selftest: all checks passed\n");
     return 0;

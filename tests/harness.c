@@ -94,7 +94,8 @@ const char *asp_t_cgroup_dir(void)
     while (f && fgets(line, sizeof line, f)) {
         char root[2048], point[2048];
         const char *dash = strstr(line, " - cgroup2 ");
-        if (dash && sscanf(line, "%*s %*s %*s %2047s %2047s", root, point) == 2 &&
+        if (dash &&
+            sscanf(line, "%*s %*s %*s %2047s %2047s", root, point) == 2 &&
             !strcmp(root, "/")) {
             snprintf(mnt, sizeof mnt, "%s", point);
             break;
@@ -236,7 +237,6 @@ double asp_t_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
-
 
 /* Scans /proc for members of group pgid that are not zombies. */
 int asp_t_group_alive(pid_t pgid)
@@ -458,7 +458,6 @@ asp_loop *asp_t_loop_on(enum asp_backend be)
     return loop;
 }
 
-
 /* Applies one change told by the fd callback; a stop must come for an
  * fd the host was told to poll, and while it is still open. */
 void asp_t_fd_table_apply(asp_t_fd_table *h, int fd, int ev)
@@ -468,7 +467,8 @@ void asp_t_fd_table_apply(asp_t_fd_table *h, int fd, int ev)
         i++;
     if (ev == 0) {
         ck_assert_msg(i < h->n, "stop for fd %d, never polled", fd);
-        ck_assert_msg(fcntl(fd, F_GETFD) >= 0, "fd %d closed before its stop", fd);
+        ck_assert_msg(fcntl(fd, F_GETFD) >= 0, "fd %d closed before its stop",
+                      fd);
         h->fds[i] = h->fds[--h->n];
         return;
     }
@@ -496,6 +496,6 @@ void asp_t_fd_table_matches(const asp_t_fd_table *h, const asp_loop *loop)
     int n = asp_loop_pollfds(loop, fds, 64);
     ck_assert_int_eq(n, h->n);
     for (int i = 0; i < n; i++)
-        ck_assert_int_eq(asp_t_events_of(h->fds, h->n, fds[i].fd), fds[i].events);
+        ck_assert_int_eq(asp_t_events_of(h->fds, h->n, fds[i].fd),
+                         fds[i].events);
 }
-

@@ -116,7 +116,7 @@ double asp_t_now_ms(void);
  * fails the test if the spawn fails. */
 asp_proc *asp_t_spawnv(asp_loop *loop, const asp_spawn_opts *o,
                        const char *const *actions);
-#define ASP_T_SPAWN(loop, o, ...)                                          \
+#define ASP_T_SPAWN(loop, o, ...) \
     asp_t_spawnv((loop), (o), (const char *const[]){__VA_ARGS__, NULL})
 
 /* Options with stdout (and stderr when both) piped. */

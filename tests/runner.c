@@ -47,7 +47,8 @@ static int print_matrix(void)
             if (r < 0)
                 continue;
             asp_loop_free(loop);
-            printf("%s:%s:%s\n", backends[b], sources[k], first ? "all" : "proc");
+            printf("%s:%s:%s\n", backends[b], sources[k],
+                   first ? "all" : "proc");
             first = 0;
         }
     }

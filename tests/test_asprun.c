@@ -74,9 +74,9 @@ START_TEST(asprun_timeout_stops_the_tree)
 {
     asp_result r;
     const char *child = asp_t_child_path();
-    ck_assert_int_eq(ASPRUN(&r, "--timeout", "300", "--grace", "100",
-                            "--json", "--", child, "ignore-term", "escape",
-                            "60000", "sleep", "60000"),
+    ck_assert_int_eq(ASPRUN(&r, "--timeout", "300", "--grace", "100", "--json",
+                            "--", child, "ignore-term", "escape", "60000",
+                            "sleep", "60000"),
                      124);
     pid_t esc = (pid_t)atoi(r.out);
     ck_assert_int_gt(esc, 0);
@@ -115,9 +115,8 @@ START_TEST(asprun_leftovers_go_with_the_command)
                      0);
     ck_assert_str_eq(r.out, "done");
     asp_result_free(&r);
-    ck_assert_int_eq(ASPRUN(&r, "--json", "--rusage", "--", child, "burn",
-                            "50"),
-                     0);
+    ck_assert_int_eq(
+        ASPRUN(&r, "--json", "--rusage", "--", child, "burn", "50"), 0);
     ck_assert_ptr_nonnull(strstr(r.err, "\"utime_us\": "));
     ck_assert_ptr_nonnull(strstr(r.err, "\"signal\": null"));
     asp_result_free(&r);
@@ -129,9 +128,9 @@ START_TEST(asprun_forwards_sigterm)
 {
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 1, 0);
-    const char *argv[] = {asprun_path(), "--kill", "child", "--",
-                          asp_t_child_path(), "say", "r", "sleep", "60000",
-                          NULL};
+    const char *argv[] = {
+        asprun_path(), "--kill", "child", "--",    asp_t_child_path(),
+        "say",         "r",      "sleep", "60000", NULL};
     asp_proc *p = NULL;
     ck_assert_int_eq(asp_spawn(loop, &p, argv, &o), 0);
     char c;

@@ -82,7 +82,8 @@ START_TEST(comm_timeout_keeps_partial_output)
 {
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 1, 0);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "partial", "esay", "E", "sleep", "10000");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "say", "partial", "esay", "E", "sleep", "10000");
     asp_comm_opts c = {0};
     c.timeout_ms = 300;
     asp_result r;
@@ -108,7 +109,8 @@ START_TEST(comm_timeout_then_escalation)
 {
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 1, 0);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "kept", "sleep", "10000");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "ignore-term", "say", "kept", "sleep", "10000");
     asp_comm_opts c = {0};
     c.timeout_ms = 200;
     c.flags = ASP_COMM_ESCALATE;
@@ -131,11 +133,13 @@ START_TEST(comm_grandchild_holding_stdout_is_bounded)
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 1, 0);
     o.eof_grace_ms = 300;
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "x", "grandchild", "5000", "exit", "0");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "say", "x", "grandchild", "5000", "exit", "0");
     asp_result r;
     double t0 = asp_t_now_ms();
     ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
-    ck_assert_msg(asp_t_now_ms() - t0 < 3000, "communicate waited for the grandchild");
+    ck_assert_msg(asp_t_now_ms() - t0 < 3000,
+                  "communicate waited for the grandchild");
     ck_assert_str_eq(r.out, "x");
     ck_assert(r.flags & ASP_RESULT_CUT);
     ck_assert_int_eq(r.status.code, 0);
@@ -150,7 +154,8 @@ START_TEST(comm_cap_exceeded)
 {
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 1, 0);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "3000000", "err", "10", "exit", "0");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "out", "3000000", "err", "10", "exit", "0");
     asp_comm_opts c = {0};
     c.cap = 1000;
     asp_result r;
@@ -159,7 +164,8 @@ START_TEST(comm_cap_exceeded)
     check_pattern(r.out, 1000);
     ck_assert_uint_eq(r.err_len, 10);
     ck_assert(r.flags & ASP_RESULT_CAPPED);
-    ck_assert_int_eq(r.status.code, 0); /* the rest was read, the child ran on */
+    ck_assert_int_eq(r.status.code,
+                     0); /* the rest was read, the child ran on */
     asp_result_free(&r);
     asp_t_free(p);
     asp_t_loop_free(loop);
@@ -197,7 +203,8 @@ START_TEST(comm_includes_data_read_ahead)
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "first\nsecond\nthird\n");
     char buf[64];
-    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, sizeof buf), 6);
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, sizeof buf),
+                     6);
     asp_result r;
     ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
     ck_assert_str_eq(r.out, "second\nthird\n");
@@ -231,7 +238,8 @@ END_TEST
 START_TEST(comm_run_convenience)
 {
     asp_result r;
-    const char *argv[] = {asp_t_child_path(), "say", "hi", "esay", "e", "exit", "3", NULL};
+    const char *argv[] = {
+        asp_t_child_path(), "say", "hi", "esay", "e", "exit", "3", NULL};
     ck_assert_int_eq(asp_run(NULL, argv, NULL, NULL, &r), 0);
     ck_assert_str_eq(r.out, "hi");
     ck_assert_str_eq(r.err, "e");
@@ -246,7 +254,8 @@ START_TEST(comm_run_convenience)
     ck_assert_str_eq(r.out, "5\n");
     asp_result_free(&r);
 
-    const char *slow[] = {asp_t_child_path(), "say", "p", "sleep", "10000", NULL};
+    const char *slow[] = {
+        asp_t_child_path(), "say", "p", "sleep", "10000", NULL};
     memset(&c, 0, sizeof c);
     c.timeout_ms = 200;
     ck_assert_int_eq(asp_run(NULL, slow, NULL, &c, &r), -ETIMEDOUT);
@@ -292,7 +301,8 @@ START_TEST(comm_async_and_cancel_by_free)
     memset(&a, 0, sizeof a);
     ck_assert_int_eq(asp_communicate_start(p, NULL, comm_cb, &a), 0);
     ck_assert_int_eq(asp_communicate_start(p, NULL, comm_cb, &a), -EBUSY);
-    ck_assert_int_eq(asp_stream_read_start(asp_proc_stdout(p), 1, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(asp_proc_stdout(p), 1, NULL, NULL),
+                     -EINVAL);
     ck_assert_int_eq(a.calls, 0);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     ck_assert_int_eq(a.calls, 1);
@@ -305,8 +315,8 @@ START_TEST(comm_async_and_cancel_by_free)
     memset(&a, 0, sizeof a);
     asp_communicate_start(p, NULL, comm_cb, &a);
     double end = asp_t_now_ms() + 2000;
-    while (asp_stream_buffered(asp_proc_stdout(p)) == 0 && asp_t_now_ms() < end &&
-           a.calls == 0)
+    while (asp_stream_buffered(asp_proc_stdout(p)) == 0 &&
+           asp_t_now_ms() < end && a.calls == 0)
         asp_loop_run(loop, ASP_RUN_NOWAIT), usleep(2000);
     asp_proc_free(p, ASP_FREE_KILL);
     ck_assert_int_eq(a.calls, 1);
@@ -435,7 +445,8 @@ START_TEST(regress_killed_only_when_killed)
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     o.eof_grace_ms = 400;
     /* The child exits at once; a grandchild keeps stdout open. */
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "hi", "grandchild", "3000", "exit", "0");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "say", "hi", "grandchild", "3000", "exit", "0");
     asp_comm_opts c = {0};
     c.timeout_ms = 150;
     c.flags = ASP_COMM_ESCALATE;

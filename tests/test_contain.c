@@ -109,9 +109,8 @@ START_TEST(contain_reported)
     asp_t_free(p);
     o.contain = ASP_CONTAIN_AUTO;
     p = ASP_T_SPAWN(loop, &o, "exit", "0");
-    ck_assert_int_eq(asp_proc_containment(p), cgroup_ok()
-                                                   ? ASP_CONTAIN_CGROUP
-                                                   : ASP_CONTAIN_PGROUP);
+    ck_assert_int_eq(asp_proc_containment(p),
+                     cgroup_ok() ? ASP_CONTAIN_CGROUP : ASP_CONTAIN_PGROUP);
     asp_t_wait(p);
     asp_proc_wait_tree(p, ASP_FOREVER, NULL);
     asp_t_free(p);
@@ -182,8 +181,8 @@ START_TEST(contain_pgroup_escapee_survives_group_stop)
             buf[n] = 0;
             fclose(f);
         }
-        ck_abort_msg("escapee %d (child %d) gone after the stop: %s",
-                     (int)esc, (int)asp_proc_pid(p), buf);
+        ck_abort_msg("escapee %d (child %d) gone after the stop: %s", (int)esc,
+                     (int)asp_proc_pid(p), buf);
     }
     kill(esc, SIGKILL);
     ck_assert(gone_within(esc, 2000));
@@ -257,8 +256,8 @@ static void bounded_case(asp_loop *loop, enum asp_contain contain,
     asp_spawn_opts o = asp_t_piped(1, 1, 0);
     o.contain = contain;
     o.eof_grace_ms = grace;
-    asp_proc *p = ASP_T_SPAWN(loop, &o, how, "10000", "say", "started\n",
-                              "exit", "0");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, how, "10000", "say", "started\n", "exit", "0");
     asp_comm_opts co = {0};
     co.timeout_ms = 300;
     co.flags = ASP_COMM_ESCALATE;
@@ -317,8 +316,8 @@ START_TEST(contain_group_escalation_after_leader_exit)
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     o.flags = ASP_SPAWN_NEW_PGROUP;
     asp_proc *p = NULL;
-    ck_assert_int_eq(
-        asp_spawn_shell(loop, &p, "sleep 4 & echo started", &o), 0);
+    ck_assert_int_eq(asp_spawn_shell(loop, &p, "sleep 4 & echo started", &o),
+                     0);
     asp_comm_opts co = {0};
     co.timeout_ms = 300;
     co.flags = ASP_COMM_ESCALATE;
@@ -346,8 +345,8 @@ START_TEST(contain_cgroup_communicate_ends_with_tree)
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     o.contain = ASP_CONTAIN_CGROUP;
     o.eof_grace_ms = 50;
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "grandchild", "300", "say", "x",
-                              "exit", "0");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "grandchild", "300", "say", "x", "exit", "0");
     asp_result r;
     ck_assert_int_eq(asp_communicate(p, NULL, &r), 0);
     ck_assert_uint_eq(r.flags & ASP_RESULT_CUT, 0);

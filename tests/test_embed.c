@@ -50,8 +50,8 @@ static void kids_stub_cb(asp_proc *p, int err, asp_result *r, void *data)
 }
 
 /* The stubborn child ignores SIGTERM now: the clock starts. */
-static void kids_ready_cb(asp_stream *s, int err, const char *buf,
-                          size_t len, void *data)
+static void kids_ready_cb(asp_stream *s, int err, const char *buf, size_t len,
+                          void *data)
 {
     (void)s;
     kids_ctx *k = data;
@@ -71,11 +71,12 @@ static void kids_start(kids_ctx *k)
 {
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     k->talk = ASP_T_SPAWN(k->loop, &o, "lines", "3");
-    k->stub = ASP_T_SPAWN(k->loop, &o, "ignore-term", "say", "ready\n",
-                          "sleep", "30000");
+    k->stub = ASP_T_SPAWN(k->loop, &o, "ignore-term", "say", "ready\n", "sleep",
+                          "30000");
     ck_assert_int_eq(asp_communicate_start(k->talk, NULL, kids_talk_cb, k), 0);
     ck_assert_int_eq(asp_stream_readline_start(asp_proc_stdout(k->stub), 0,
-                                               kids_ready_cb, k), 0);
+                                               kids_ready_cb, k),
+                     0);
 }
 
 /* Checks what the children did, and frees them. */
@@ -86,7 +87,8 @@ static void kids_check(kids_ctx *k)
     ck_assert_int_eq(k->talk_r.status.code, 0);
     ck_assert_str_eq(k->talk_r.out, "line 0\nline 1\nline 2\n");
     ck_assert_int_eq(k->stub_err, -ETIMEDOUT);
-    ck_assert_uint_eq(k->stub_r.flags & (ASP_RESULT_TIMEOUT | ASP_RESULT_KILLED),
+    ck_assert_uint_eq(k->stub_r.flags &
+                          (ASP_RESULT_TIMEOUT | ASP_RESULT_KILLED),
                       ASP_RESULT_TIMEOUT | ASP_RESULT_KILLED);
     ck_assert_int_eq(k->stub_r.status.kind, ASP_EXIT_SIGNAL);
     ck_assert_int_eq(k->stub_r.status.signal, SIGKILL);
@@ -193,8 +195,7 @@ typedef struct {
 } exit_ctx;
 
 /* Records a wait's outcome. */
-static void exit_wait_cb(asp_wait *w, int err, const asp_status *st,
-                         void *data)
+static void exit_wait_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
     (void)w;
     exit_ctx *e = data;
@@ -217,8 +218,8 @@ START_TEST(loop_embedded_exit_without_fd_event)
         asp_proc *p = ASP_T_SPAWN(loop, &o, "exit", "7");
         asp_wait w = {0};
         exit_ctx e = {.code = -1};
-        ck_assert_int_eq(asp_proc_wait_start(&w, p, ASP_FOREVER, exit_wait_cb,
-                                             &e), 0);
+        ck_assert_int_eq(
+            asp_proc_wait_start(&w, p, ASP_FOREVER, exit_wait_cb, &e), 0);
         if (i == 0) {
             query_host_run(loop, &e.done, 1);
         } else {

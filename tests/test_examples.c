@@ -34,7 +34,8 @@ static asp_result run_example(const char *name)
     int e = asp_run(NULL, argv, &o, &c, &r);
     ck_assert_msg(e == 0, "%s: %s", name, asp_strerror(e));
     ck_assert_msg(r.status.kind == ASP_EXIT_CODE && r.status.code == 0,
-                  "%s exited %d/%d: %s", name, r.status.kind, r.status.code, r.err);
+                  "%s exited %d/%d: %s", name, r.status.kind, r.status.code,
+                  r.err);
     return r;
 }
 
@@ -50,7 +51,8 @@ START_TEST(example_1_exec)
     asp_result r = run_example("ex1_exec");
     ck_assert_msg(strstr(r.out, "子进程 PID: ") != NULL, "%s", r.out);
     ck_assert_msg(ends_with(r.out, "返回码: 0\n"), "%s", r.out);
-    ck_assert_msg(strstr(r.out, "Makefile") || strstr(r.out, "total"), "%s", r.out);
+    ck_assert_msg(strstr(r.out, "Makefile") || strstr(r.out, "total"), "%s",
+                  r.out);
     asp_result_free(&r);
 }
 END_TEST
@@ -58,7 +60,8 @@ END_TEST
 START_TEST(example_2_pipe)
 {
     asp_result r = run_example("ex2_pipe");
-    ck_assert_msg(!strncmp(r.out, "子进程 PID: ", strlen("子进程 PID: ")), "%s", r.out);
+    ck_assert_msg(!strncmp(r.out, "子进程 PID: ", strlen("子进程 PID: ")), "%s",
+                  r.out);
     const char *listing = strchr(r.out, '\n') + 1;
     /* At most 200 characters of the listing, then the newline. */
     ck_assert_uint_le(strlen(listing), 201);
@@ -70,7 +73,8 @@ END_TEST
 START_TEST(example_3_communicate)
 {
     asp_result r = run_example("ex3_communicate");
-    ck_assert_str_eq(r.out, "返回码: 0\n输出长度: 1010000 字节, 错误长度: 0 字节\n");
+    ck_assert_str_eq(r.out,
+                     "返回码: 0\n输出长度: 1010000 字节, 错误长度: 0 字节\n");
     asp_result_free(&r);
 }
 END_TEST
@@ -89,8 +93,9 @@ END_TEST
 START_TEST(example_5a_lines)
 {
     asp_result r = run_example("ex5a_lines");
-    ck_assert_str_eq(r.out, "[STDOUT] line 0\n[STDOUT] line 1\n[STDOUT] line 2\n"
-                            "[STDOUT] line 3\n[STDOUT] line 4\n返回码: 0\n");
+    ck_assert_str_eq(r.out,
+                     "[STDOUT] line 0\n[STDOUT] line 1\n[STDOUT] line 2\n"
+                     "[STDOUT] line 3\n[STDOUT] line 4\n返回码: 0\n");
     asp_result_free(&r);
 }
 END_TEST
@@ -121,8 +126,9 @@ START_TEST(example_6_pty)
     const char *name = strstr(r.out, "[pty] /dev/");
     ck_assert_msg(name != NULL, "%s", r.out);
     const char *rest = strchr(name, '\n') + 1;
-    ck_assert_msg(!strncmp(r.out, "pipe: not a terminal\n"
-                                  "[pty] stdin, stdout, stderr: terminals\n",
+    ck_assert_msg(!strncmp(r.out,
+                           "pipe: not a terminal\n"
+                           "[pty] stdin, stdout, stderr: terminals\n",
                            strlen("pipe: not a terminal\n"
                                   "[pty] stdin, stdout, stderr: terminals\n")),
                   "%s", r.out);

@@ -106,7 +106,8 @@ START_TEST(forward_buffered_bytes_first)
      * child's stdin is closed (its echo ends), however slow the machine. */
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 1);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "head-", "echo", "out", "100000");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "say", "head-", "echo", "out", "100000");
     asp_stream *s = asp_proc_stdout(p);
     double t0 = asp_t_now_ms();
     while (asp_stream_buffered(s) < 5 && asp_t_now_ms() - t0 < 5000)
@@ -181,17 +182,18 @@ static void start_forward_cb(asp_timer *t, void *data)
 {
     (void)t;
     starter *st = data;
-    ck_assert_int_eq(asp_stream_forward_start(st->c->s, st->fd, slow_done, st->c), 0);
+    ck_assert_int_eq(
+        asp_stream_forward_start(st->c->s, st->fd, slow_done, st->c), 0);
     close(st->fd); /* the stream has its own duplicate */
 }
 
 /* How a slow-target run is set up. */
 typedef struct slow_case {
-    int socket_target;  /* target: socketpair, else a pipe */
-    int socket_source;  /* ASP_SPAWN_SOCKETPAIR: the copy path */
-    int tiny_target;    /* the target pipe shrunk to one page */
-    size_t prebuffer;   /* wait for this much in the stream first */
-    int grace;          /* a grandchild holds the pipe; 20 ms grace */
+    int socket_target; /* target: socketpair, else a pipe */
+    int socket_source; /* ASP_SPAWN_SOCKETPAIR: the copy path */
+    int tiny_target;   /* the target pipe shrunk to one page */
+    size_t prebuffer;  /* wait for this much in the stream first */
+    int grace;         /* a grandchild holds the pipe; 20 ms grace */
 } slow_case;
 
 /* 2 MB (3 MB with grace) through a target that takes 16 KB/ms: every
@@ -216,8 +218,10 @@ static void to_slow_target(slow_case k)
     }
     int fds[2];
     if (k.socket_target)
-        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                                    0, fds), 0);
+        ck_assert_int_eq(socketpair(AF_UNIX,
+                                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                                    0, fds),
+                         0);
     else
         ck_assert_int_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
     if (k.tiny_target)
@@ -249,7 +253,8 @@ static void to_slow_target(slow_case k)
     size_t one_read = (k.socket_source ? 64 : 256) * (size_t)1024;
     if (!k.prebuffer)
         ck_assert_msg(c.max_buffered <= one_read,
-                      "the stream held %zu bytes: no backpressure", c.max_buffered);
+                      "the stream held %zu bytes: no backpressure",
+                      c.max_buffered);
     ck_assert_msg(iterations <= 20 * c.ticks + 1000,
                   "%ld loop iterations for %ld consumer ticks: spinning",
                   iterations, c.ticks);
@@ -339,7 +344,8 @@ START_TEST(forward_epipe_without_sigpipe)
         int fds[2];
         ck_assert_int_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
         close(fds[0]); /* nobody will read */
-        ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(p), fds[1]), -EPIPE);
+        ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(p), fds[1]),
+                         -EPIPE);
         close(fds[1]);
         asp_t_sigpipe_untouched();
         /* The rest is still the stream's: read it all. */
@@ -409,7 +415,8 @@ START_TEST(forward_reader_leaves_midway)
         o.pipe_size = (size_t)1 << 20;
         asp_proc *p = ASP_T_SPAWN(loop, &o, "out", "16000000");
         int fds[2];
-        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+        ck_assert_int_eq(
+            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
         int big = 4 << 20;
         (void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
         leaver l = {.rfd = fds[0],
@@ -438,7 +445,8 @@ START_TEST(forward_cancel_keeps_the_data)
 {
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "abc", "sleep", "50", "say", "def");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "say", "abc", "sleep", "50", "say", "def");
     asp_stream *s = asp_proc_stdout(p);
     int fd = temp_fd();
     int fds0 = asp_t_fd_count();
@@ -463,7 +471,8 @@ START_TEST(forward_free_cancels)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "x", "sleep", "5000");
     int fd = temp_fd();
     ended e = {0};
-    ck_assert_int_eq(asp_stream_forward_start(asp_proc_stdout(p), fd, ended_cb, &e), 0);
+    ck_assert_int_eq(
+        asp_stream_forward_start(asp_proc_stdout(p), fd, ended_cb, &e), 0);
     asp_loop_run(loop, ASP_RUN_NOWAIT);
     ck_assert_int_eq(asp_proc_free(p, ASP_FREE_KILL), 0);
     ck_assert_int_eq(e.calls, 1);
@@ -479,7 +488,8 @@ START_TEST(forward_eof_grace_cut)
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     o.eof_grace_ms = 200;
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "before", "grandchild", "4000", "exit", "0");
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "before", "grandchild", "4000",
+                              "exit", "0");
     int fd = temp_fd();
     double t0 = asp_t_now_ms();
     ck_assert_int_eq(asp_stream_forward(asp_proc_stdout(p), fd), 6);
@@ -504,13 +514,16 @@ START_TEST(forward_misuse)
     int fds0 = asp_t_fd_count();
     int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int wo = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    ck_assert_int_eq(asp_stream_forward_start(NULL, wo, ended_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_forward_start(NULL, wo, ended_cb, NULL),
+                     -EINVAL);
     ck_assert_int_eq(asp_stream_forward_start(s, wo, NULL, NULL), -EINVAL);
     ck_assert_int_eq(asp_stream_forward_start(s, -1, ended_cb, NULL), -EBADF);
-    ck_assert_int_eq(asp_stream_forward_start(s, 1000000, ended_cb, NULL), -EBADF);
+    ck_assert_int_eq(asp_stream_forward_start(s, 1000000, ended_cb, NULL),
+                     -EBADF);
     ck_assert_int_eq(asp_stream_forward_start(s, ro, ended_cb, NULL), -EBADF);
-    ck_assert_int_eq(asp_stream_forward_start(asp_proc_stdin(p), wo, ended_cb, NULL),
-                     -EOPNOTSUPP);
+    ck_assert_int_eq(
+        asp_stream_forward_start(asp_proc_stdin(p), wo, ended_cb, NULL),
+        -EOPNOTSUPP);
     ck_assert_int_eq(asp_stream_read_start(s, 10, ended_cb, NULL), 0);
     ck_assert_int_eq(asp_stream_forward_start(s, wo, ended_cb, NULL), -EBUSY);
     ck_assert_int_eq(asp_stream_read_cancel(s), 0);

@@ -64,7 +64,9 @@ START_TEST(io_socket_readable_and_writable)
 {
     asp_loop *loop = asp_t_loop();
     int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+    ck_assert_int_eq(
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv),
+        0);
     rd_ctx c = {.stop_on_call = 1};
     asp_io_init(loop, &c.w, sv[0], read_cb, &c);
     /* An empty socket is writable at once. */
@@ -109,7 +111,9 @@ START_TEST(io_socket_hangup_is_readable)
 {
     asp_loop *loop = asp_t_loop();
     int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+    ck_assert_int_eq(
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv),
+        0);
     close(sv[1]);
     rd_ctx c = {.stop_on_call = 1};
     asp_io_init(loop, &c.w, sv[0], read_cb, &c);

@@ -18,10 +18,12 @@ START_TEST(kill_escalates_past_ignored_term)
 {
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "ready", "sleep", "10000");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "ignore-term", "say", "ready", "sleep", "10000");
     /* Wait until SIGTERM is really ignored. */
     char buf[8];
-    ck_assert_int_eq(asp_stream_readexactly(asp_proc_stdout(p), buf, 5, NULL), 5);
+    ck_assert_int_eq(asp_stream_readexactly(asp_proc_stdout(p), buf, 5, NULL),
+                     5);
     asp_kill_opts k = {{{SIGTERM, 200}, {SIGKILL, 0}}, 0};
     asp_status st;
     double t0 = asp_t_now_ms();
@@ -55,7 +57,8 @@ START_TEST(kill_custom_steps_and_implicit_kill)
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     /* SIGUSR1 first (kills it: default action). */
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "say", "r", "sleep", "10000");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "ignore-term", "say", "r", "sleep", "10000");
     char c;
     asp_stream_readexactly(asp_proc_stdout(p), &c, 1, NULL);
     asp_kill_opts k = {{{SIGTERM, 50}, {SIGUSR1, 500}}, 0};
@@ -84,7 +87,8 @@ START_TEST(kill_group_reaches_grandchild)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-term", "grandchild", "20000",
                               "raise", "0", "say", "r", "sleep", "10000");
     char c;
-    ck_assert_int_eq(asp_stream_readexactly(asp_proc_stdout(p), &c, 1, NULL), 1);
+    ck_assert_int_eq(asp_stream_readexactly(asp_proc_stdout(p), &c, 1, NULL),
+                     1);
     pid_t pgid = asp_proc_pid(p);
     asp_kill_opts k = {{{SIGTERM, 300}, {SIGKILL, 0}}, ASP_KILL_GROUP};
     asp_status st;
@@ -211,15 +215,19 @@ START_TEST(kill_bad_options_and_already)
     asp_kill_opts k = {{{SIGTERM, -1}}, 0};
     ck_assert_int_eq(asp_proc_stop_start(p, &k, unused_stop_cb, NULL), -EINVAL);
     asp_kill_opts k2 = {{{999, 10}}, 0};
-    ck_assert_int_eq(asp_proc_stop_start(p, &k2, unused_stop_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_proc_stop_start(p, &k2, unused_stop_cb, NULL),
+                     -EINVAL);
     asp_kill_opts k3 = {{{SIGTERM, 10}}, ASP_KILL_GROUP}; /* not a leader */
-    ck_assert_int_eq(asp_proc_stop_start(p, &k3, unused_stop_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_proc_stop_start(p, &k3, unused_stop_cb, NULL),
+                     -EINVAL);
     asp_kill_opts k4 = {{{SIGTERM, 10}}, 0x40};
-    ck_assert_int_eq(asp_proc_stop_start(p, &k4, unused_stop_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_proc_stop_start(p, &k4, unused_stop_cb, NULL),
+                     -EINVAL);
     ck_assert_int_eq(asp_proc_stop_start(NULL, NULL, NULL, NULL), -EINVAL);
     stop_res r = {0};
     ck_assert_int_eq(asp_proc_stop_start(p, NULL, record_stop_cb, &r), 0);
-    ck_assert_int_eq(asp_proc_stop_start(p, NULL, record_stop_cb, &r), -EALREADY);
+    ck_assert_int_eq(asp_proc_stop_start(p, NULL, record_stop_cb, &r),
+                     -EALREADY);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     ck_assert_int_eq(r.calls, 1);
     ck_assert_int_eq(r.err, 0);

@@ -25,8 +25,7 @@ static int limits_virtual(const char *test)
     const char *pre = getenv("LD_PRELOAD");
     if (!pre || !strstr(pre, "vgpreload"))
         return 0;
-    fprintf(stderr, "%s: under valgrind (limits are virtual), skipped\n",
-            test);
+    fprintf(stderr, "%s: under valgrind (limits are virtual), skipped\n", test);
     return 1;
 }
 

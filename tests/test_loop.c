@@ -35,9 +35,11 @@ START_TEST(loop_bad_input)
 {
     asp_loop *loop = NULL;
     ck_assert_int_eq(asp_loop_new(NULL, NULL), -EINVAL);
-    ck_assert_int_eq(asp_loop_new(&loop, &(asp_loop_opts){.backend = 99}), -EINVAL);
+    ck_assert_int_eq(asp_loop_new(&loop, &(asp_loop_opts){.backend = 99}),
+                     -EINVAL);
     ck_assert_ptr_null(loop);
-    ck_assert_int_eq(asp_loop_new(&loop, &(asp_loop_opts){.child_source = -1}), -EINVAL);
+    ck_assert_int_eq(asp_loop_new(&loop, &(asp_loop_opts){.child_source = -1}),
+                     -EINVAL);
     ck_assert_int_eq(asp_loop_free(NULL), -EINVAL);
     ck_assert_int_eq(asp_loop_run(NULL, ASP_RUN_DEFAULT), -EINVAL);
     ck_assert_int_eq(asp_loop_run_until(NULL, &(int){0}), -EINVAL);
@@ -230,7 +232,8 @@ START_TEST(loop_embedding_in_host_poll)
 
     /* The host loop: poll asproc's fd (or just sleep the timeout for the
      * poll backend), then one non-blocking iteration. */
-    for (int rounds = 0; rounds < 100 && (c.reads < 3 || c.timers < 1); rounds++) {
+    for (int rounds = 0; rounds < 100 && (c.reads < 3 || c.timers < 1);
+         rounds++) {
         int t = asp_loop_timeout(loop);
         if (bfd >= 0) {
             struct pollfd pfd = {.fd = bfd, .events = POLLIN};
@@ -252,7 +255,6 @@ START_TEST(loop_embedding_in_host_poll)
 END_TEST
 
 /* ------------------------------------------------------- embedding */
-
 
 /* An fd watcher that does nothing. */
 static void noop_io(asp_io *w, int ev, void *data)
@@ -515,8 +517,8 @@ END_TEST
 START_TEST(loop_timeout_cb_refuses_runs)
 {
     asp_loop *loop = asp_t_loop();
-    tell_rec rec = {.loop = loop, .try_run = 1, .run_result = 1,
-                    .free_result = 1};
+    tell_rec rec = {
+        .loop = loop, .try_run = 1, .run_result = 1, .free_result = 1};
     asp_loop_on_timeout(loop, on_tell, &rec);
     ck_assert_int_eq(rec.calls, 1);
     ck_assert_int_eq(rec.run_result, -EBUSY);
@@ -619,7 +621,6 @@ START_TEST(loop_many_loops_no_fd_leak)
         asp_t_loop_free(loops[i]);
 }
 END_TEST
-
 
 /* ---- a lost wakeup ---- */
 

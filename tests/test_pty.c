@@ -43,8 +43,8 @@ static char *finish(asp_proc *p, size_t *len)
     ck_assert(asp_stream_eof(asp_proc_stdout(p)));
     ck_assert(!asp_stream_cut(asp_proc_stdout(p)));
     asp_status st = asp_t_wait(p);
-    ck_assert_msg(st.kind == ASP_EXIT_CODE && st.code == 0,
-                  "exit %d/%d/%d: %s", st.kind, st.code, st.signal, out);
+    ck_assert_msg(st.kind == ASP_EXIT_CODE && st.code == 0, "exit %d/%d/%d: %s",
+                  st.kind, st.code, st.signal, out);
     asp_t_free(p);
     return out;
 }
@@ -61,7 +61,7 @@ static void expect_output(const asp_spawn_opts *o, const char *want,
     asp_free(out);
     asp_t_loop_free(loop);
 }
-#define EXPECT(o, want, ...)                                               \
+#define EXPECT(o, want, ...) \
     expect_output((o), (want), (const char *const[]){__VA_ARGS__, NULL})
 
 /* How many of this process's fds are links to path (a path ending in
@@ -429,8 +429,8 @@ START_TEST(pty_close_stdin_sends_eof)
                               {"a\nb", "3\r\n"},
                               {"", "0\r\n"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *out = count_input(cases[i][0], strlen(cases[i][0]),
-                                ASP_PTY_NOECHO);
+        char *out =
+            count_input(cases[i][0], strlen(cases[i][0]), ASP_PTY_NOECHO);
         ck_assert_msg(!strcmp(out, cases[i][1]), "%s: %s", cases[i][0], out);
         asp_free(out);
     }
@@ -450,8 +450,8 @@ static asp_proc *full_terminal(asp_loop *loop, char **in, size_t size)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "winch", "count");
     asp_stream *s = asp_proc_stdin(p);
     char line[64];
-    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), line,
-                                         sizeof line), 7); /* ready */
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), line, sizeof line),
+                     7); /* ready */
     ck_assert_int_eq(asp_stream_write(s, *in, size), 0);
     for (int still = 0; still < 5;) {
         size_t before = asp_stream_buffered(s);
@@ -670,6 +670,43 @@ START_TEST(pty_grandchild_gets_sighup)
 }
 END_TEST
 
+START_TEST(pty_grandchild_ended_with_the_tree)
+{
+    /* With no eof grace at all, a grandchild that ignores SIGHUP keeps the
+     * terminal open for 20 s after the child's exit. Under containment
+     * (a cgroup where one is writable, else the group the terminal's
+     * session leader leads) communicate's timeout escalates against the
+     * tree: the grandchild is stopped, the terminal ends for real (not
+     * cut), the tree is empty and everything said before is kept. */
+    asp_loop *loop = asp_t_loop();
+    asp_spawn_opts o = all_pty(1, 0);
+    o.eof_grace_ms = ASP_FOREVER;
+    o.contain = ASP_CONTAIN_AUTO;
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-hup", "grandchild", "20000",
+                              "say", "bye");
+    enum asp_contain how = asp_proc_containment(p);
+    ck_assert(how == ASP_CONTAIN_CGROUP || how == ASP_CONTAIN_PGROUP);
+    asp_comm_opts c = {0};
+    c.timeout_ms = 300;
+    c.flags = ASP_COMM_ESCALATE;
+    c.kill = (asp_kill_opts){{{SIGTERM, 200}, {SIGKILL, 0}}, ASP_KILL_TREE};
+    asp_result r;
+    double t0 = asp_t_now_ms();
+    ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
+    double took = asp_t_now_ms() - t0;
+    ck_assert_msg(r.flags & ASP_RESULT_TIMEOUT, "flags %#x", r.flags);
+    ck_assert_msg(!(r.flags & ASP_RESULT_CUT), "flags %#x", r.flags);
+    ck_assert(r.out && memmem(r.out, r.out_len, "bye", 3));
+    ck_assert_int_eq(asp_proc_wait_tree(p, 0, NULL), 0);
+    /* Bounded by the timeout and the escalation's grace, far below the
+     * grandchild's 20 s (a loose bound: this checks the end, not speed). */
+    ck_assert_msg(took < 10000, "communicate took %.0f ms", took);
+    asp_result_free(&r);
+    asp_t_free(p);
+    asp_t_loop_free(loop);
+}
+END_TEST
+
 /* ------------------------------------------------------------ hygiene */
 
 START_TEST(pty_fd_hygiene)
@@ -771,6 +808,7 @@ Suite *suite_pty(void)
     tcase_add_test(tc, pty_queued_input_ends_with_epipe);
     tcase_add_test(tc, pty_grandchild_cut_by_grace);
     tcase_add_test(tc, pty_grandchild_gets_sighup);
+    tcase_add_test(tc, pty_grandchild_ended_with_the_tree);
     tcase_add_test(tc, pty_fd_hygiene);
     tcase_add_test(tc, pty_bad_input);
     suite_add_tcase(s, tc);

@@ -144,8 +144,10 @@ START_TEST(spawn_bad_input)
     ck_assert_int_eq(asp_spawn(NULL, &p, ok, NULL), -EINVAL);
     ck_assert_int_eq(asp_spawn(loop, NULL, ok, NULL), -EINVAL);
     ck_assert_int_eq(asp_spawn(loop, &p, NULL, NULL), -EINVAL);
-    ck_assert_int_eq(asp_spawn(loop, &p, (const char *const[]){NULL}, NULL), -EINVAL);
-    ck_assert_int_eq(asp_spawn(loop, &p, (const char *const[]){"", NULL}, NULL), -EINVAL);
+    ck_assert_int_eq(asp_spawn(loop, &p, (const char *const[]){NULL}, NULL),
+                     -EINVAL);
+    ck_assert_int_eq(asp_spawn(loop, &p, (const char *const[]){"", NULL}, NULL),
+                     -EINVAL);
     ck_assert_int_eq(asp_spawn_shell(loop, &p, "", NULL), -EINVAL);
     ck_assert_int_eq(asp_spawn_shell(loop, &p, NULL, NULL), -EINVAL);
 
@@ -211,7 +213,8 @@ START_TEST(spawn_shell_style)
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     asp_proc *p = NULL;
-    ck_assert_int_eq(asp_spawn_shell(loop, &p, "echo $((40 + 2)); exit 3", &o), 0);
+    ck_assert_int_eq(asp_spawn_shell(loop, &p, "echo $((40 + 2)); exit 3", &o),
+                     0);
     char *out = asp_t_read_all(asp_proc_stdout(p), NULL);
     ck_assert_str_eq(out, "42\n");
     asp_free(out);
@@ -225,7 +228,8 @@ END_TEST
 START_TEST(spawn_env_modes)
 {
     setenv("ASP_TEST_INHERITED", "yes", 1);
-    char *out = run_output(NULL, (const char *const[]){"env", "ASP_TEST_INHERITED", NULL});
+    char *out = run_output(
+        NULL, (const char *const[]){"env", "ASP_TEST_INHERITED", NULL});
     ck_assert_str_eq(out, "yes\n");
     asp_free(out);
 
@@ -233,15 +237,17 @@ START_TEST(spawn_env_modes)
     o.env_mode = ASP_ENV_REPLACE;
     o.env = (const char *const[]){"ONLY=this", NULL};
     out = run_output(&o, (const char *const[]){"env", "ONLY", "env",
-                                                "ASP_TEST_INHERITED", "env", "PATH", NULL});
+                                               "ASP_TEST_INHERITED", "env",
+                                               "PATH", NULL});
     ck_assert_str_eq(out, "this\n(unset)\n(unset)\n");
     asp_free(out);
 
     memset(&o, 0, sizeof o);
     o.env_mode = ASP_ENV_OVERRIDE;
     o.env = (const char *const[]){"ASP_TEST_INHERITED", "NEW=1", "NEW=2", NULL};
-    out = run_output(&o, (const char *const[]){"env", "ASP_TEST_INHERITED", "env",
-                                                "NEW", "env", "HOME", NULL});
+    out =
+        run_output(&o, (const char *const[]){"env", "ASP_TEST_INHERITED", "env",
+                                             "NEW", "env", "HOME", NULL});
     char want[512];
     snprintf(want, sizeof want, "(unset)\n2\n%s\n",
              getenv("HOME") ? getenv("HOME") : "(unset)");
@@ -266,7 +272,8 @@ START_TEST(spawn_path_from_child_env)
     o.stdio[1].mode = ASP_STDIO_PIPE;
     asp_loop *loop = asp_t_loop();
     asp_proc *p = NULL;
-    int r = asp_spawn(loop, &p, (const char *const[]){"asp_child", "say", "found", NULL}, &o);
+    int r = asp_spawn(
+        loop, &p, (const char *const[]){"asp_child", "say", "found", NULL}, &o);
     ck_assert_int_eq(r, 0);
     char *out = asp_t_read_all(asp_proc_stdout(p), NULL);
     ck_assert_str_eq(out, "found");
@@ -280,7 +287,8 @@ START_TEST(spawn_path_from_child_env)
     memset(&o, 0, sizeof o);
     o.file = asp_t_child_path();
     o.stdio[1].mode = ASP_STDIO_PIPE;
-    r = asp_spawn(loop, &p, (const char *const[]){"anything", "say", "x", NULL}, &o);
+    r = asp_spawn(loop, &p, (const char *const[]){"anything", "say", "x", NULL},
+                  &o);
     ck_assert_int_eq(r, 0);
     out = asp_t_read_all(asp_proc_stdout(p), NULL);
     ck_assert_str_eq(out, "x");
@@ -466,16 +474,20 @@ START_TEST(spawn_child_signals_32_and_33_default)
     size_t setsize = (_NSIG - 1) / 8;
     for (int i = 0; i < 2; i++) {
         memset(old[i], 0, sizeof old[i]);
-        ck_assert_int_eq(syscall(SYS_rt_sigaction, 32 + i, NULL, old[i], setsize), 0);
+        ck_assert_int_eq(
+            syscall(SYS_rt_sigaction, 32 + i, NULL, old[i], setsize), 0);
         memcpy(ign, old[i], sizeof ign);
         ign[0] = (unsigned long)(uintptr_t)SIG_IGN;
-        ck_assert_int_eq(syscall(SYS_rt_sigaction, 32 + i, ign, NULL, setsize), 0);
+        ck_assert_int_eq(syscall(SYS_rt_sigaction, 32 + i, ign, NULL, setsize),
+                         0);
     }
     unsigned long long mine = own_sigign();
     char *out = run_output(NULL, (const char *const[]){"sigstate", NULL});
     for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(syscall(SYS_rt_sigaction, 32 + i, old[i], NULL, setsize), 0);
-    ck_assert_msg((mine >> 31 & 3) == 3, "the parent does not ignore 32 and 33");
+        ck_assert_int_eq(
+            syscall(SYS_rt_sigaction, 32 + i, old[i], NULL, setsize), 0);
+    ck_assert_msg((mine >> 31 & 3) == 3,
+                  "the parent does not ignore 32 and 33");
     ck_assert_str_eq(out, "mask: ign:\n");
     asp_free(out);
 }
@@ -582,7 +594,8 @@ START_TEST(spawn_with_parent_stdio_closed)
     o.stdio[1].mode = ASP_STDIO_PIPE;
     o.stdio[2].mode = ASP_STDIO_STDOUT;
     asp_proc *p = NULL;
-    const char *argv[] = {asp_t_child_path(), "stdin-closed", "esay", "E", NULL};
+    const char *argv[] = {asp_t_child_path(), "stdin-closed", "esay", "E",
+                          NULL};
     int sr = r == 0 ? asp_spawn(loop, &p, argv, &o) : r;
     char *out = NULL;
     ssize_t n = sr == 0 ? asp_stream_read_all(asp_proc_stdout(p), &out) : -1;
@@ -634,7 +647,8 @@ START_TEST(spawn_stdout_stderr_swapped)
     close(a[0]);
     close(b[0]);
     /* A true swap: our fds 1 and 2 given crossed. */
-    int save1 = fcntl(1, F_DUPFD_CLOEXEC, 100), save2 = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    int save1 = fcntl(1, F_DUPFD_CLOEXEC, 100),
+        save2 = fcntl(2, F_DUPFD_CLOEXEC, 100);
     ck_assert_int_eq(pipe2(a, O_CLOEXEC), 0);
     ck_assert_int_eq(pipe2(b, O_CLOEXEC), 0);
     dup2(a[1], 1);
@@ -694,7 +708,8 @@ END_TEST
 /* ---- bad input the header refuses ---- */
 
 /* Never called. */
-static void unused_read_cb(asp_stream *s, int err, const char *b, size_t n, void *d)
+static void unused_read_cb(asp_stream *s, int err, const char *b, size_t n,
+                           void *d)
 {
     (void)s;
     (void)err;
@@ -717,7 +732,8 @@ START_TEST(regress_documented_bad_input)
     o.pipe_size = 0;
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    asp_fdmap m = {1, (int)(rl.rlim_cur < 0x7fffffff ? rl.rlim_cur : 0x7ffffffe)};
+    asp_fdmap m = {1,
+                   (int)(rl.rlim_cur < 0x7fffffff ? rl.rlim_cur : 0x7ffffffe)};
     o.pass_fds = &m;
     o.npass_fds = 1;
     ck_assert_int_eq(asp_spawn(loop, &p, argv, &o), -EINVAL);
@@ -725,7 +741,9 @@ START_TEST(regress_documented_bad_input)
     o.stdio[1].mode = ASP_STDIO_PIPE;
     p = ASP_T_SPAWN(loop, &o, "say", "x");
     asp_stream *s = asp_proc_stdout(p);
-    ck_assert_int_eq(asp_stream_readuntil_start(s, "0123456789abcdefg", 17, 0, unused_read_cb, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_readuntil_start(s, "0123456789abcdefg", 17, 0,
+                                                unused_read_cb, NULL),
+                     -EINVAL);
     asp_comm_opts c = {0};
     c.timeout_ms = ASP_FOREVER; /* means "none" */
     asp_result r;
@@ -812,7 +830,9 @@ START_TEST(spawn_pass_fd_to_the_last_number)
     o.pass_fds = &m;
     o.npass_fds = 1;
     char *out;
-    int r = spawn_at_limit(256, &o, (const char *const[]){"fds", "write", "255", "at 255", NULL}, &out);
+    int r = spawn_at_limit(
+        256, &o, (const char *const[]){"fds", "write", "255", "at 255", NULL},
+        &out);
     close(m.parent_fd);
     ck_assert_msg(r == 0, "spawn: %s", asp_strerror(r));
     ck_assert_str_eq(out, "0 1 2 255\n");
@@ -829,7 +849,8 @@ START_TEST(spawn_stdio_fd_at_the_last_number)
     o.stdio[2].mode = ASP_STDIO_FD;
     o.stdio[2].fd = pipe_at(255, &rd);
     char *out;
-    int r = spawn_at_limit(256, &o, (const char *const[]){"say", "O", "esay", "E", NULL}, &out);
+    int r = spawn_at_limit(
+        256, &o, (const char *const[]){"say", "O", "esay", "E", NULL}, &out);
     close(255);
     ck_assert_msg(r == 0, "spawn: %s", asp_strerror(r));
     ck_assert_str_eq(out, "O");
@@ -851,7 +872,11 @@ START_TEST(spawn_pass_fds_just_below_the_limit)
     o.pass_fds = m;
     o.npass_fds = 3;
     char *out;
-    int r = spawn_at_limit(256, &o, (const char *const[]){"fds", "write", "252", "a", "write", "253", "b", "write", "254", "c", NULL}, &out);
+    int r = spawn_at_limit(256, &o,
+                           (const char *const[]){"fds", "write", "252", "a",
+                                                 "write", "253", "b", "write",
+                                                 "254", "c", NULL},
+                           &out);
     for (int i = 0; i < 3; i++)
         close(m[i].parent_fd);
     ck_assert_msg(r == 0, "spawn: %s", asp_strerror(r));
@@ -872,7 +897,9 @@ START_TEST(spawn_high_parent_fd_to_low_child_fd)
     o.pass_fds = &m;
     o.npass_fds = 1;
     char *out;
-    int r = spawn_at_limit(1024, &o, (const char *const[]){"fds", "write", "5", "at 5", NULL}, &out);
+    int r = spawn_at_limit(
+        1024, &o, (const char *const[]){"fds", "write", "5", "at 5", NULL},
+        &out);
     close(1020);
     ck_assert_msg(r == 0, "spawn: %s", asp_strerror(r));
     ck_assert_str_eq(out, "0 1 2 5\n");
@@ -896,7 +923,11 @@ START_TEST(spawn_swaps_at_the_limit)
     o.stdio[2].mode = ASP_STDIO_FD;
     o.stdio[2].fd = 254;
     char *out;
-    int r = spawn_at_limit(256, &o, (const char *const[]){"fds", "write", "255", "x", "write", "254", "y", "esay", "e", NULL}, &out);
+    int r = spawn_at_limit(256, &o,
+                           (const char *const[]){"fds", "write", "255", "x",
+                                                 "write", "254", "y", "esay",
+                                                 "e", NULL},
+                           &out);
     close(254);
     close(255);
     ck_assert_msg(r == 0, "spawn: %s", asp_strerror(r));
@@ -1008,12 +1039,13 @@ START_TEST(spawn_fds_needed_per_source)
     asp_t_loop_free(loop);
     int first = fds_needed(1), later = fds_needed(0);
     printf("spawn: stdout and stderr piped, %s source: the first spawn of a "
-           "loop needs %d free fds, later ones %d\n", name, first, later);
-    ck_assert_msg(first == fds_promised(source, 1) &&
-                  later == fds_promised(source, 0),
-                  "%s: needs %d (first) and %d (later); the header says %d "
-                  "and %d", name, first, later, fds_promised(source, 1),
-                  fds_promised(source, 0));
+           "loop needs %d free fds, later ones %d\n",
+           name, first, later);
+    ck_assert_msg(
+        first == fds_promised(source, 1) && later == fds_promised(source, 0),
+        "%s: needs %d (first) and %d (later); the header says %d "
+        "and %d",
+        name, first, later, fds_promised(source, 1), fds_promised(source, 0));
 }
 END_TEST
 

@@ -67,7 +67,8 @@ START_TEST(stdio_devnull)
     o.stdio[0].mode = ASP_STDIO_NULL;
     o.stdio[1].mode = ASP_STDIO_PIPE;
     o.stdio[2].mode = ASP_STDIO_NULL;
-    char *out = spawn_wait(&o, (const char *const[]){"count", "esay", "lost", NULL});
+    char *out =
+        spawn_wait(&o, (const char *const[]){"count", "esay", "lost", NULL});
     ck_assert_str_eq(out, "0\n");
     asp_free(out);
     /* Not piped: no stream. */
@@ -75,7 +76,8 @@ START_TEST(stdio_devnull)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "exit", "0");
     ck_assert_ptr_null(asp_proc_stderr(p));
     ck_assert_ptr_null(asp_proc_stdin(p));
-    ck_assert_int_eq(asp_stream_read_start(asp_proc_stderr(p), 1, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(asp_stream_read_start(asp_proc_stderr(p), 1, NULL, NULL),
+                     -EINVAL);
     asp_t_wait(p);
     asp_t_free(p);
     asp_t_loop_free(loop);
@@ -162,7 +164,8 @@ START_TEST(stdio_merge_stderr_into_stdout)
     asp_spawn_opts o = {0};
     o.stdio[1].mode = ASP_STDIO_PIPE;
     o.stdio[2].mode = ASP_STDIO_STDOUT;
-    char *out = spawn_wait(&o, (const char *const[]){"say", "a", "esay", "b", "say", "c", NULL});
+    char *out = spawn_wait(
+        &o, (const char *const[]){"say", "a", "esay", "b", "say", "c", NULL});
     ck_assert_str_eq(out, "abc");
     asp_free(out);
     /* Merged into a file too. */

@@ -45,9 +45,10 @@ static void finish(asp_loop *loop, asp_proc *p)
 START_TEST(stream_lines_split_across_reads)
 {
     asp_loop *loop = asp_t_loop();
-    asp_proc *p = spawn_out(loop, (const char *const[]){
-        "say", "abc", "sleep", "30", "say", "def\nxy", "sleep", "30",
-        "say", "z\n\nlast", NULL});
+    asp_proc *p =
+        spawn_out(loop, (const char *const[]){"say", "abc", "sleep", "30",
+                                              "say", "def\nxy", "sleep", "30",
+                                              "say", "z\n\nlast", NULL});
     asp_stream *s = asp_proc_stdout(p);
     ck_assert_str_eq(line(s, 0, NULL), "abcdef\n");
     ck_assert_str_eq(line(s, 0, NULL), "xyz\n");
@@ -84,7 +85,8 @@ START_TEST(stream_limit_exact_and_over_loses_nothing)
     text[99] = '\n';
     text[100] = 0;
     asp_loop *loop = asp_t_loop();
-    asp_proc *p = spawn_out(loop, (const char *const[]){"say", text, "say", text, NULL});
+    asp_proc *p =
+        spawn_out(loop, (const char *const[]){"say", text, "say", text, NULL});
     asp_stream *s = asp_proc_stdout(p);
     ssize_t n;
     ck_assert_str_eq(line(s, 100, &n), text); /* exactly the limit: fine */
@@ -189,20 +191,24 @@ static void until_cb(asp_stream *s, int err, const char *buf, size_t len,
 START_TEST(stream_readuntil)
 {
     asp_loop *loop = asp_t_loop();
-    asp_proc *p = spawn_out(loop, (const char *const[]){"say", "a--b-", "sleep", "20",
-                                                        "say", "-c", NULL});
+    asp_proc *p =
+        spawn_out(loop, (const char *const[]){"say", "a--b-", "sleep", "20",
+                                              "say", "-c", NULL});
     asp_stream *s = asp_proc_stdout(p);
     until_ctx c;
     memset(&c, 0, sizeof c);
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(asp_stream_readuntil_start(s, "--", 2, 0, until_cb, &c), 0);
+        ck_assert_int_eq(
+            asp_stream_readuntil_start(s, "--", 2, 0, until_cb, &c), 0);
         while (c.calls == i)
             asp_loop_run(loop, ASP_RUN_ONCE);
     }
     ck_assert_str_eq(c.out, "a--|b--|c|");
     ck_assert_int_eq(c.errs[2], -ENODATA); /* EOF without the separator */
-    ck_assert_int_eq(asp_stream_readuntil_start(s, "", 0, 0, until_cb, &c), -EINVAL);
-    ck_assert_int_eq(asp_stream_readuntil_start(s, NULL, 1, 0, until_cb, &c), -EINVAL);
+    ck_assert_int_eq(asp_stream_readuntil_start(s, "", 0, 0, until_cb, &c),
+                     -EINVAL);
+    ck_assert_int_eq(asp_stream_readuntil_start(s, NULL, 1, 0, until_cb, &c),
+                     -EINVAL);
     finish(loop, p);
 }
 END_TEST
@@ -212,8 +218,9 @@ START_TEST(stream_output_kept_after_exit_and_reap)
     /* 256 KiB is four pipes' worth: the child can only finish if the
      * stream reads while we wait. Then everything is still readable. */
     asp_loop *loop = asp_t_loop();
-    asp_proc *p = spawn_out(loop, (const char *const[]){"out", "262144", "err", "70000",
-                                                        "exit", "0", NULL});
+    asp_proc *p =
+        spawn_out(loop, (const char *const[]){"out", "262144", "err", "70000",
+                                              "exit", "0", NULL});
     asp_status st = asp_t_wait(p);
     ck_assert_int_eq(st.code, 0);
     size_t n, m;
@@ -278,12 +285,15 @@ START_TEST(stream_stdout_and_stderr_together)
     /* 3 MB on stderr around 20000 lines on stdout: with a reader on each
      * neither stalls the other (each would block the child alone). */
     asp_loop *loop = asp_t_loop();
-    asp_proc *p = spawn_out(loop, (const char *const[]){"err", "1500000", "lines", "20000",
-                                                        "err", "1500000", NULL});
+    asp_proc *p =
+        spawn_out(loop, (const char *const[]){"err", "1500000", "lines",
+                                              "20000", "err", "1500000", NULL});
     both_ctx c;
     memset(&c, 0, sizeof c);
-    ck_assert_int_eq(asp_stream_on_lines(asp_proc_stdout(p), 0, both_line_cb, &c), 0);
-    ck_assert_int_eq(asp_stream_on_chunks(asp_proc_stderr(p), 4096, both_chunk_cb, &c), 0);
+    ck_assert_int_eq(
+        asp_stream_on_lines(asp_proc_stdout(p), 0, both_line_cb, &c), 0);
+    ck_assert_int_eq(
+        asp_stream_on_chunks(asp_proc_stderr(p), 4096, both_chunk_cb, &c), 0);
     ck_assert_int_eq(asp_loop_run(loop, ASP_RUN_DEFAULT), 0);
     ck_assert_int_eq(c.out_lines, 20000);
     ck_assert_int_eq(c.err_bytes, 3000000);
@@ -431,7 +441,8 @@ START_TEST(stream_eof_grace_cuts_grandchild_pipe)
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(1, 0, 0);
     o.eof_grace_ms = 200;
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "before\n", "grandchild", "4000", "exit", "0");
+    asp_proc *p = ASP_T_SPAWN(loop, &o, "say", "before\n", "grandchild", "4000",
+                              "exit", "0");
     asp_stream *s = asp_proc_stdout(p);
     double t0 = asp_t_now_ms();
     ck_assert_str_eq(line(s, 0, NULL), "before\n");
@@ -479,8 +490,8 @@ typedef struct {
 } free_ctx;
 
 /* Frees the whole process from inside a read callback. */
-static void free_in_read_cb(asp_stream *s, int err, const char *buf,
-                            size_t len, void *data)
+static void free_in_read_cb(asp_stream *s, int err, const char *buf, size_t len,
+                            void *data)
 {
     free_ctx *c = data;
     (void)s;
@@ -500,8 +511,11 @@ START_TEST(stream_misuse_and_free_in_callback)
     ck_assert_int_eq(asp_stream_read_start(out, 0, never_cb, NULL), -EINVAL);
     ck_assert_int_eq(asp_stream_read_start(out, 1, NULL, NULL), -EINVAL);
     ck_assert_int_eq(asp_stream_read_start(NULL, 1, never_cb, NULL), -EINVAL);
-    ck_assert_int_eq(asp_stream_read_start(asp_proc_stdin(p), 1, never_cb, NULL), -EOPNOTSUPP);
-    ck_assert_int_eq(asp_stream_readexactly_start(out, 0, never_cb, NULL), -EINVAL);
+    ck_assert_int_eq(
+        asp_stream_read_start(asp_proc_stdin(p), 1, never_cb, NULL),
+        -EOPNOTSUPP);
+    ck_assert_int_eq(asp_stream_readexactly_start(out, 0, never_cb, NULL),
+                     -EINVAL);
     ck_assert_int_eq(asp_stream_read_cancel(out), -EALREADY);
     ck_assert_int_eq(asp_stream_pause(out), -EALREADY);
     /* Wait until "data" is buffered, then a request must not call back
@@ -515,7 +529,8 @@ START_TEST(stream_misuse_and_free_in_callback)
     /* A closed stream refuses reads. */
     ck_assert_int_eq(asp_stream_close(asp_proc_stderr(p)), 0);
     ck_assert_int_eq(asp_stream_close(asp_proc_stderr(p)), -EBADF);
-    ck_assert_int_eq(asp_stream_read_start(asp_proc_stderr(p), 1, never_cb, NULL), -EBADF);
+    ck_assert_int_eq(
+        asp_stream_read_start(asp_proc_stderr(p), 1, never_cb, NULL), -EBADF);
     /* Freeing the process from inside a read callback. */
     free_ctx c = {p, 0};
     ck_assert_int_eq(asp_stream_read_start(out, 10, free_in_read_cb, &c), 0);
@@ -570,7 +585,8 @@ START_TEST(regress_last_line_of_exactly_the_limit)
     asp_t_free(p);
     /* One byte more is over. */
     p = ASP_T_SPAWN(loop, &o, "say", "abcde");
-    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, 4), -EMSGSIZE);
+    ck_assert_int_eq(asp_stream_readline(asp_proc_stdout(p), buf, 4),
+                     -EMSGSIZE);
     asp_t_wait(p);
     asp_t_free(p);
     asp_t_loop_free(loop);
@@ -584,10 +600,10 @@ END_TEST
 
 typedef struct {
     asp_stream *s;
-    int next;    /* the line expected next (1-based) */
-    int paused;  /* paused at line 37, not resumed yet */
-    int first;   /* lines the first callback got */
-    int second;  /* lines the callback of the second request got */
+    int next;   /* the line expected next (1-based) */
+    int paused; /* paused at line 37, not resumed yet */
+    int first;  /* lines the first callback got */
+    int second; /* lines the callback of the second request got */
     int bad, eof;
 } burst_ctx;
 

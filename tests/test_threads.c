@@ -48,8 +48,9 @@ static void *spawner(void *arg)
             res->ok++;
         } else {
             if (!res->bad)
-                snprintf(res->first_bad, sizeof res->first_bad, "r=%d kind=%d code=%d out=%s",
-                         r, st.kind, st.code, out ? out : "(null)");
+                snprintf(res->first_bad, sizeof res->first_bad,
+                         "r=%d kind=%d code=%d out=%s", r, st.kind, st.code,
+                         out ? out : "(null)");
             res->bad++;
         }
         asp_free(out);

@@ -249,7 +249,8 @@ START_TEST(timer_heap_matches_reference)
     for (int i = 0; i < 200; i++)
         if (c.active[i]) {
             expect[ne++] = i;
-            uint64_t start = ASP__T(&c.t[i])->due - (uint64_t)c.due[i] * 1000000u;
+            uint64_t start =
+                ASP__T(&c.t[i])->due - (uint64_t)c.due[i] * 1000000u;
             if (start < first)
                 first = start;
         }
@@ -263,7 +264,8 @@ START_TEST(timer_heap_matches_reference)
         for (int b = a + 1; b < ne; b++) {
             int x = expect[a], y = expect[b];
             if (ASP__T(&c.t[y])->due < ASP__T(&c.t[x])->due ||
-                (ASP__T(&c.t[y])->due == ASP__T(&c.t[x])->due && seq[y] < seq[x])) {
+                (ASP__T(&c.t[y])->due == ASP__T(&c.t[x])->due &&
+                 seq[y] < seq[x])) {
                 expect[a] = y;
                 expect[b] = x;
             }

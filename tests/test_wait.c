@@ -98,10 +98,14 @@ START_TEST(wait_concurrent_waiters_same_status)
     ws[3].then_close = asp_proc_stdin(p);
     for (int i = 0; i < 4; i++) {
         ws[i].counter = &counter;
-        ck_assert_int_eq(asp_proc_wait_start(&ws[i].w, p, i == 3 ? 10 : ASP_FOREVER,
-                                        waiter_cb, &ws[i]), 0);
+        ck_assert_int_eq(asp_proc_wait_start(&ws[i].w, p,
+                                             i == 3 ? 10 : ASP_FOREVER,
+                                             waiter_cb, &ws[i]),
+                         0);
     }
-    ck_assert_int_eq(asp_proc_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]), -EBUSY);
+    ck_assert_int_eq(
+        asp_proc_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]),
+        -EBUSY);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(ws[i].calls, 1);
@@ -117,7 +121,8 @@ START_TEST(wait_concurrent_waiters_same_status)
     ck_assert_int_eq(ws[2].order, 3);
     /* A wait after the reap completes in the next iteration, not inside
      * asp_wait_start. */
-    ck_assert_int_eq(asp_proc_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]), 0);
+    ck_assert_int_eq(
+        asp_proc_wait_start(&ws[0].w, p, ASP_FOREVER, waiter_cb, &ws[0]), 0);
     ck_assert_int_eq(ws[0].calls, 1);
     asp_loop_run(loop, ASP_RUN_DEFAULT);
     ck_assert_int_eq(ws[0].calls, 2);
@@ -385,8 +390,7 @@ START_TEST(wait_exit_wins_over_timeout_due_together)
 END_TEST
 
 /* Zeroes its own asp_wait, as if its memory were freed and reused. */
-static void zero_own_cb(asp_wait *w, int err, const asp_status *st,
-                        void *data)
+static void zero_own_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
     int *calls = data;
     ck_assert_int_eq(err, 0);
@@ -430,7 +434,8 @@ static void rewait_cb(asp_wait *w, int err, const asp_status *st, void *data)
     (void)st;
     ck_assert_int_eq(err, 0);
     if (++c->calls < 3)
-        ck_assert_int_eq(asp_proc_wait_start(&c->w, c->p, ASP_FOREVER, rewait_cb, c), 0);
+        ck_assert_int_eq(
+            asp_proc_wait_start(&c->w, c->p, ASP_FOREVER, rewait_cb, c), 0);
 }
 
 START_TEST(regress_wait_restarted_in_callback_completes_next_iteration)
@@ -461,7 +466,8 @@ typedef struct {
 } nested_ctx;
 
 /* Tries to free the process again while it is being freed. */
-static void nested_free_cb(asp_wait *w, int err, const asp_status *st, void *data)
+static void nested_free_cb(asp_wait *w, int err, const asp_status *st,
+                           void *data)
 {
     (void)w;
     nested_ctx *c = data;
@@ -506,10 +512,12 @@ START_TEST(regress_blocking_wait_ignores_stop_without_spinning)
     getrusage(RUSAGE_SELF, &r1);
     ck_assert_int_eq(st.code, 0);
     /* CPU used while waiting ~400 ms: a spinning loop burns most of it. */
-    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
-                          r0.ru_stime.tv_sec) * 1e3 +
-                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
-                          r0.ru_stime.tv_usec) / 1e3;
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec +
+                          r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) *
+                     1e3 +
+                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec +
+                          r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) /
+                     1e3;
     ck_assert_msg(cpu < 150, "the wait used %.0f ms of CPU", cpu);
     asp_t_free(p);
     asp_t_loop_free(loop);
@@ -541,8 +549,9 @@ START_TEST(wait_timer_reap_callback_reuses_its_wait)
     asp_loop *loop = asp_t_loop();
     asp_proc *p = ASP_T_SPAWN(loop, NULL, "exit", "3");
     siginfo_t si;
-    ck_assert_int_eq(waitid(P_PID, (id_t)asp_proc_pid(p), &si,
-                            WEXITED | WNOWAIT), 0); /* a zombie, not reaped */
+    ck_assert_int_eq(
+        waitid(P_PID, (id_t)asp_proc_pid(p), &si, WEXITED | WNOWAIT),
+        0); /* a zombie, not reaped */
     asp_wait w = {0};
     reuse_ctx c = {0};
     ck_assert_int_eq(asp_proc_wait_start(&w, p, 0, reuse_cb, &c), 0);
@@ -602,7 +611,8 @@ Suite *suite_wait(void)
     tcase_add_test(tc, wait_zero_timeout_on_exited_child);
     tcase_add_test(tc, wait_exit_wins_over_timeout_due_together);
     tcase_add_test(tc, wait_callback_frees_its_wait_at_a_timer_found_exit);
-    tcase_add_test(tc, regress_wait_restarted_in_callback_completes_next_iteration);
+    tcase_add_test(tc,
+                   regress_wait_restarted_in_callback_completes_next_iteration);
     tcase_add_test(tc, regress_free_from_cancel_callback_refused);
     tcase_add_test(tc, regress_blocking_wait_ignores_stop_without_spinning);
     tcase_add_test(tc, wait_timer_reap_callback_reuses_its_wait);

@@ -66,7 +66,8 @@ START_TEST(write_epipe_without_sigpipe)
 
     asp_loop *loop = asp_t_loop();
     asp_spawn_opts o = asp_t_piped(0, 0, 1);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "close-stdin", "sleep", "100", "exit", "0");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "close-stdin", "sleep", "100", "exit", "0");
     asp_stream *in = asp_proc_stdin(p);
     asp_t_wait(p);
     static char buf[1 << 20];
@@ -138,7 +139,8 @@ START_TEST(regress_write_is_all_or_nothing)
     asp_proc *p = ASP_T_SPAWN(loop, &o, "sleep", "100", "count");
     static char buf[1 << 20];
     /* The remainder could not be queued: nothing at all was written. */
-    ck_assert_int_eq(asp_stream_write(asp_proc_stdin(p), buf, sizeof buf), -ENOMEM);
+    ck_assert_int_eq(asp_stream_write(asp_proc_stdin(p), buf, sizeof buf),
+                     -ENOMEM);
     ck_assert_int_eq(asp_stream_write(asp_proc_stdin(p), buf, 1000), 0);
     ck_assert_int_eq(asp_stream_close(asp_proc_stdin(p)), 0);
     char *out = asp_t_read_all(asp_proc_stdout(p), NULL);

@@ -101,8 +101,8 @@ static void forward(run *r, int sig, int how)
     int same_group = asp_proc_containment(r->p) != ASP_CONTAIN_PGROUP;
     if (how == 1 && same_group)
         return; /* the terminal sent it to COMMAND already */
-    if (r->o->kill == KILL_CHILD || asp_proc_containment(r->p) ==
-                                        ASP_CONTAIN_NONE) {
+    if (r->o->kill == KILL_CHILD ||
+        asp_proc_containment(r->p) == ASP_CONTAIN_NONE) {
         asp_proc_signal(r->p, sig);
         return;
     }
@@ -180,8 +180,8 @@ static int parse_option(opts *o, const char *a, const char *v)
     if (!strcmp(a, "--size")) {
         unsigned r, c;
         char x;
-        if (sscanf(v, "%ux%u%c", &r, &c, &x) != 2 || !r || !c ||
-            r > 65535 || c > 65535)
+        if (sscanf(v, "%ux%u%c", &r, &c, &x) != 2 || !r || !c || r > 65535 ||
+            c > 65535)
             return -1;
         o->rows = (unsigned short)r;
         o->cols = (unsigned short)c;
@@ -330,8 +330,7 @@ static void json_num(const char *name, int ok, int64_t v)
 /* The --json summary, one object on one line of stderr. */
 static void print_json(const run *r, double wall_ms)
 {
-    static const char *const names[] = {"none", "cgroup", "cgroup",
-                                        "pgroup"};
+    static const char *const names[] = {"none", "cgroup", "cgroup", "pgroup"};
     const asp_status *st = &r->st;
     int c = asp_proc_containment(r->p);
     fprintf(stderr, "{\"exit_code\": %d", exit_code(r));

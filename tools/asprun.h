@@ -33,10 +33,10 @@ typedef struct run {
     asp_status st;
     int finished; /* exited, and with --pty the terminal drained too */
     /* --pty */
-    int drained;        /* the output forward ended */
-    asp_io in_io;       /* our stdin, copied to the terminal */
+    int drained;  /* the output forward ended */
+    asp_io in_io; /* our stdin, copied to the terminal */
     int in_watched;
-    int raw;            /* our stdin is a terminal put in raw mode */
+    int raw; /* our stdin is a terminal put in raw mode */
     struct termios saved;
 } run;
 

@@ -29,7 +29,7 @@ struct pollfd;
 #define ASP__EV_KNOWN 0x10
 
 typedef struct asp__event {
-    int fd;    /* -1 once invalidated by the core during dispatch, and
+    int fd; /* -1 once invalidated by the core during dispatch, and
                   for ASP__EV_PROC */
     int mask;
     pid_t pid; /* ASP__EV_PROC only */
@@ -64,8 +64,7 @@ typedef struct asp__backend_ops {
      * pollfd entries (events POLLIN and/or POLLOUT, revents 0): stores at
      * most nfds of them in fds and returns how many there are (fds may be
      * NULL when nfds is 0). epoll and kqueue: their own fd, POLLIN. */
-    int (*pollfds)(const struct asp_loop *loop, struct pollfd *fds,
-                   int nfds);
+    int (*pollfds)(const struct asp_loop *loop, struct pollfd *fds, int nfds);
 
     /* Non-zero while the next poll would return events that no fd shows
      * yet (kqueue's queued exits, quirk (g) there); NULL: never. A host

@@ -252,8 +252,8 @@ static int ep_wait(ep_state *s, int64_t timeout_ns)
             ts.tv_nsec = (long)(timeout_ns % 1000000000);
             tp = &ts;
         }
-        long n = syscall(SYS_epoll_pwait2, s->epfd, s->ev, ASP__MAX_EVENTS,
-                         tp, NULL, (size_t)0);
+        long n = syscall(SYS_epoll_pwait2, s->epfd, s->ev, ASP__MAX_EVENTS, tp,
+                         NULL, (size_t)0);
         if (n >= 0 || errno != ENOSYS)
             return (int)n;
         atomic_store(&have_pwait2, 0);
@@ -303,10 +303,10 @@ static int young_take(ep_state *s, asp__event *out, int max)
         if (!p->revents)
             continue;
         out[k].fd = p->fd;
-        out[k].mask = ((p->revents & (POLLIN | POLLPRI)) ? ASP__EV_READ : 0) |
-                      ((p->revents & POLLOUT) ? ASP__EV_WRITE : 0) |
-                      ((p->revents & (POLLERR | POLLHUP | POLLNVAL))
-                           ? ASP__EV_ERR : 0);
+        out[k].mask =
+            ((p->revents & (POLLIN | POLLPRI)) ? ASP__EV_READ : 0) |
+            ((p->revents & POLLOUT) ? ASP__EV_WRITE : 0) |
+            ((p->revents & (POLLERR | POLLHUP | POLLNVAL)) ? ASP__EV_ERR : 0);
         k++;
     }
     if (s->young[0].revents && k < max) {
@@ -332,8 +332,7 @@ static void promote_old(ep_state *s)
 }
 
 /* Waits and translates events into the shared array. */
-static int ep_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out,
-                   int max)
+static int ep_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out, int max)
 {
     ep_state *s = loop->be_data;
     s->waits++;

@@ -155,8 +155,8 @@ static int kq_set(asp_loop *loop, int fd, int oldmask, int newmask)
         r = kq_change(s, (uintptr_t)fd, kq_filter(b), EV_ADD, 0);
         if (r < 0) {
             if (added)
-                (void)kq_change(s, (uintptr_t)fd, kq_filter(added),
-                                EV_DELETE, 0);
+                (void)kq_change(s, (uintptr_t)fd, kq_filter(added), EV_DELETE,
+                                0);
             return r;
         }
         added = b;
@@ -195,8 +195,7 @@ static asp__event kq_translate(const struct kevent *k)
 }
 
 /* Waits and translates events into the shared array, quirks (g)-(i). */
-static int kq_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out,
-                   int max)
+static int kq_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out, int max)
 {
     kq_state *s = loop->be_data;
     struct timespec ts, *tp = NULL;

@@ -132,8 +132,7 @@ static int pl_wait(poll_state *s, int64_t timeout_ns)
 }
 
 /* Polls and collects ready fds, quirks (b) and (c). */
-static int pl_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out,
-                   int max)
+static int pl_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out, int max)
 {
     poll_state *s = loop->be_data;
     int ready = pl_wait(s, timeout_ns);
@@ -148,11 +147,10 @@ static int pl_poll(asp_loop *loop, int64_t timeout_ns, asp__event *out,
         if (!p->revents)
             continue;
         out[k].fd = p->fd;
-        out[k].mask = ((p->revents & (POLLIN | POLLPRI)) ? ASP__EV_READ : 0) |
-                      ((p->revents & POLLOUT) ? ASP__EV_WRITE : 0) |
-                      ((p->revents & (POLLERR | POLLHUP | POLLNVAL))
-                           ? ASP__EV_ERR
-                           : 0);
+        out[k].mask =
+            ((p->revents & (POLLIN | POLLPRI)) ? ASP__EV_READ : 0) |
+            ((p->revents & POLLOUT) ? ASP__EV_WRITE : 0) |
+            ((p->revents & (POLLERR | POLLHUP | POLLNVAL)) ? ASP__EV_ERR : 0);
         k++;
     }
     return k;
@@ -170,9 +168,8 @@ static int pl_pollfds(const asp_loop *loop, struct pollfd *fds, int nfds)
 {
     const poll_state *s = loop->be_data;
     for (int i = 0; i < s->n && i < nfds; i++)
-        fds[i] = (struct pollfd){.fd = s->pfd[i].fd,
-                                 .events = s->pfd[i].events,
-                                 .revents = 0};
+        fds[i] = (struct pollfd){
+            .fd = s->pfd[i].fd, .events = s->pfd[i].events, .revents = 0};
     return s->n;
 }
 

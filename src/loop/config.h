@@ -42,13 +42,15 @@
 #endif
 
 #if (defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
-     defined(__DragonFly__) || defined(__APPLE__) || defined(ASP_FAKE_KQUEUE)) \
-    && !defined(ASP_NO_KQUEUE)
+     defined(__DragonFly__) || defined(__APPLE__) ||                        \
+     defined(ASP_FAKE_KQUEUE)) &&                                           \
+    !defined(ASP_NO_KQUEUE)
 #define ASP_HAVE_KQUEUE 1
 #endif
 
 #if (defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
-     defined(__DragonFly__)) && !defined(ASP_PORTABLE)
+     defined(__DragonFly__)) &&                                             \
+    !defined(ASP_PORTABLE)
 #define ASP_HAVE_PIPE2 1
 #define ASP_HAVE_PPOLL 1
 #define ASP_HAVE_CLOSEFROM 1

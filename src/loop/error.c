@@ -43,18 +43,20 @@ const char *asp_strerror(int err)
     case EMSGSIZE: return "line longer than the limit";
     /* ENOTSUP is the same number on Linux: one wording for asp_loop_new
      * (backend or source), asp_loop_fd (poll) and the stream calls. */
-    case EOPNOTSUPP: return "not supported (not built in, not by this "
-                            "kernel or backend, or not in this direction "
-                            "of a stream)";
+    case EOPNOTSUPP:
+        return "not supported (not built in, not by this "
+               "kernel or backend, or not in this direction "
+               "of a stream)";
     case ENOSYS: return "not implemented by this kernel";
     case ETIMEDOUT: return "timed out";
     case EALREADY: return "already in progress, or nothing pending";
     case ECANCELED: return "cancelled";
     case EDEADLK: return "would wait forever (no active work)";
 #if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
-    case ENOTSUP: return "not supported (not built in, not by this kernel "
-                         "or backend, or not in this direction of a "
-                         "stream)";
+    case ENOTSUP:
+        return "not supported (not built in, not by this kernel "
+               "or backend, or not in this direction of a "
+               "stream)";
 #endif
     default: return err < 0 ? "unknown error" : "not an error code";
     }

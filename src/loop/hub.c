@@ -129,8 +129,8 @@ static int handler_install(void)
                                       SA_NOCLDSTOP | SA_NOCLDWAIT);
     } else {
         sigfillset(&sa.sa_mask);
-        sa.sa_flags = SA_RESTART | (old.sa_flags & (SA_NOCLDSTOP |
-                                                    SA_NOCLDWAIT));
+        sa.sa_flags =
+            SA_RESTART | (old.sa_flags & (SA_NOCLDSTOP | SA_NOCLDWAIT));
         if (old.sa_handler == SIG_IGN)
             sa.sa_flags |= SA_NOCLDWAIT;
     }
@@ -148,8 +148,8 @@ static void handler_uninstall(void)
 {
     struct sigaction cur;
     handler_installed = 0;
-    if (sigaction(SIGCHLD, NULL, &cur) == 0 &&
-        (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == hub_handler)
+    if (sigaction(SIGCHLD, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == hub_handler)
         sigaction(SIGCHLD, &prev_action, NULL);
 }
 

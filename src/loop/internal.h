@@ -116,8 +116,8 @@ struct asp_loop {
     uint64_t now_ns; /* monotonic, read once per iteration */
 
     asp__event fired[ASP__MAX_EVENTS];
-    int nfired;    /* events of the dispatch in progress */
-    int fired_pos; /* index being dispatched */
+    int nfired;     /* events of the dispatch in progress */
+    int fired_pos;  /* index being dispatched */
     uint64_t polls; /* backend polls so far (io.c) */
 
     unsigned nref; /* active referenced watchers/timers + internal refs */

@@ -24,8 +24,8 @@
 #include <time.h>
 
 /* The struct of type T whose member m is at pointer ptr. */
-#define asp__container_of(ptr, T, m)                                       \
-    ((T *)(void *)((char *)(ptr) - offsetof(T, m)))
+#define asp__container_of(ptr, T, m) \
+    ((T *)(void *)(((char *)(ptr)) - offsetof(T, m)))
 
 /* Sentinels for range checks of the public enums (one past the last). */
 #define ASP__BACKEND_COUNT (ASP_BACKEND_POLL + 1)
@@ -126,8 +126,8 @@ static inline int asp__ns_to_ms_up(int64_t ns)
  * usage (Linux: the waitid system call's fifth argument; elsewhere wait4,
  * whose status is turned into *si). Retries EINTR. Returns 0 (si->si_pid
  * 0: no state change yet) or -errno. */
-static inline int asp__waitid(pid_t pid, int pidfd, siginfo_t *si,
-                              int options, struct rusage *ru)
+static inline int asp__waitid(pid_t pid, int pidfd, siginfo_t *si, int options,
+                              struct rusage *ru)
 {
     int r;
     memset(si, 0, sizeof *si);

@@ -83,9 +83,12 @@ static int default_backend(void)
 {
     const char *env = getenv("ASP_BACKEND");
     if (env && *env) {
-        if (!strcasecmp(env, "epoll")) return ASP_BACKEND_EPOLL;
-        if (!strcasecmp(env, "kqueue")) return ASP_BACKEND_KQUEUE;
-        if (!strcasecmp(env, "poll")) return ASP_BACKEND_POLL;
+        if (!strcasecmp(env, "epoll"))
+            return ASP_BACKEND_EPOLL;
+        if (!strcasecmp(env, "kqueue"))
+            return ASP_BACKEND_KQUEUE;
+        if (!strcasecmp(env, "poll"))
+            return ASP_BACKEND_POLL;
         return -1;
     }
 #if defined(ASP_HAVE_EPOLL)
@@ -375,5 +378,3 @@ const char *asp_loop_backend_name(const asp_loop *loop)
 {
     return loop ? loop->be->name : "none";
 }
-
-

@@ -43,5 +43,10 @@ static void kq_close(asp_loop *loop)
 }
 
 const asp__source_ops asp__source_kqueue = {
-    "kqueue", ASP_SOURCE_KQUEUE, kq_usable, NULL, kq_close, kq_add, kq_del,
+    .name = "kqueue",
+    .id = ASP_SOURCE_KQUEUE,
+    .usable = kq_usable,
+    .close = kq_close,
+    .add = kq_add,
+    .del = kq_del,
 };

@@ -52,6 +52,10 @@ static void pidfd_close(asp_loop *loop)
 }
 
 const asp__source_ops asp__source_pidfd = {
-    "pidfd", ASP_SOURCE_PIDFD, pidfd_usable, NULL, pidfd_close,
-    pidfd_add, pidfd_del,
+    .name = "pidfd",
+    .id = ASP_SOURCE_PIDFD,
+    .usable = pidfd_usable,
+    .close = pidfd_close,
+    .add = pidfd_add,
+    .del = pidfd_del,
 };

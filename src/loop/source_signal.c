@@ -225,16 +225,25 @@ static int sig_add(asp_loop *loop, asp__child *c)
 }
 
 const asp__source_ops asp__source_selfpipe = {
-    "selfpipe", ASP_SOURCE_SELFPIPE, selfpipe_usable, selfpipe_open,
-    sig_close, sig_add, sig_del,
+    .name = "selfpipe",
+    .id = ASP_SOURCE_SELFPIPE,
+    .usable = selfpipe_usable,
+    .open = selfpipe_open,
+    .close = sig_close,
+    .add = sig_add,
+    .del = sig_del,
 };
 
 const asp__source_ops asp__source_signalfd = {
-    "signalfd", ASP_SOURCE_SIGNALFD, signalfd_usable,
+    .name = "signalfd",
+    .id = ASP_SOURCE_SIGNALFD,
+    .usable = signalfd_usable,
 #ifdef ASP_HAVE_SIGNALFD
-    signalfd_open,
+    .open = signalfd_open,
 #else
-    selfpipe_open, /* never used: usable() refuses */
+    .open = selfpipe_open, /* never used: usable() refuses */
 #endif
-    sig_close, sig_add, sig_del,
+    .close = sig_close,
+    .add = sig_add,
+    .del = sig_del,
 };

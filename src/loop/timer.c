@@ -214,8 +214,7 @@ static int timer_unlink(asp_timer *t)
  * the new deadline once, after the restart (not of the stop inside it). */
 int asp_timer_start(asp_timer *t, int64_t timeout_ms, int64_t repeat_ms)
 {
-    if (!t || !(T(t)->flags & ASP__F_INIT) || timeout_ms < 0 ||
-        repeat_ms < 0)
+    if (!t || !(T(t)->flags & ASP__F_INIT) || timeout_ms < 0 || repeat_ms < 0)
         return -EINVAL;
     timer_unlink(t);
     asp_loop *loop = T(t)->loop;

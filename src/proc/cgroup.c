@@ -288,9 +288,8 @@ static int own_cgroup(char *out, size_t size)
         return r.fd;
     while ((k = next_line(&r, line, sizeof line)) > 0) {
         if (k == 1 && strncmp(line, "0::/", 4) == 0) {
-            k = snprintf(out, size, "%s", line + 3) < (int)size
-                    ? 0
-                    : -ENAMETOOLONG;
+            k = snprintf(out, size, "%s", line + 3) < (int)size ? 0
+                                                                : -ENAMETOOLONG;
             close(r.fd);
             return k;
         }
@@ -321,8 +320,8 @@ static int find_mount(char *mnt_out, char *parent_out)
     int r = own_cgroup(own, sizeof own);
     if (r < 0)
         return r;
-    line_reader lr = {
-        .fd = open_at(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY)};
+    line_reader lr = {.fd =
+                          open_at(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY)};
     if (lr.fd < 0)
         return lr.fd;
     int seen = 0, k = 0;
@@ -773,8 +772,8 @@ static void open_pidfds(const pidvec *a, int *fds, int *err)
  * confirmed frozen or the kernel has no pidfds at all (best effort there);
  * otherwise the pid is skipped and pidfd_err reported. Returns the count
  * signalled, or the error when none was. */
-static int send_all(const pidvec *a, const int *fds, const pidvec *b,
-                    int sig, int frozen, int pidfd_err)
+static int send_all(const pidvec *a, const int *fds, const pidvec *b, int sig,
+                    int frozen, int pidfd_err)
 {
     int count = 0, err = 0;
     for (size_t i = 0; i < a->n; i++) {

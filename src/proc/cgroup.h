@@ -80,7 +80,7 @@ typedef struct asp__cgroup {
  * members that have exited already (the kernel keeps the totals in the
  * cgroup until it is removed, so read them before asp__cgroup_destroy). */
 typedef struct asp__cgroup_usage {
-    uint64_t usage_usec;  /* CPU time, user + system (cpu.stat) */
+    uint64_t usage_usec; /* CPU time, user + system (cpu.stat) */
     uint64_t user_usec;
     uint64_t system_usec;
     int cpu_status;       /* 0, or -ENODATA: no cpu.stat (before 4.15) */

@@ -245,8 +245,7 @@ CHILD_CODE static int join_cgroup(int fd)
 CHILD_CODE static int own_fd_table(int cut)
 {
 #ifdef ASP_HAVE_CLOSE_RANGE
-    if (syscall(SYS_close_range, (unsigned)cut, ~0u, CLOSE_RANGE_UNSHARE) ==
-        0)
+    if (syscall(SYS_close_range, (unsigned)cut, ~0u, CLOSE_RANGE_UNSHARE) == 0)
         return 0;
 #endif
 #ifdef ASP_HAVE_CLONE
@@ -346,8 +345,7 @@ CHILD_CODE int asp__child_main(void *arg)
             if (c->npaths > 1)
                 continue;
             break;
-        default:
-            break;
+        default: break;
         }
         break;
     }

@@ -36,9 +36,9 @@ struct asp__comm {
     asp__capture cap[2]; /* stdout, stderr */
     int open[2];         /* still being captured */
     int piped[2];
-    unsigned flags;      /* ASP_RESULT_* */
+    unsigned flags; /* ASP_RESULT_* */
     int timed_out;
-    int feeding;         /* stdin holds a chunk referencing o.input */
+    int feeding; /* stdin holds a chunk referencing o.input */
     asp_timer timer;
 };
 
@@ -165,8 +165,7 @@ static void comm_drain(struct asp__comm *c)
 }
 
 /* The escalation after a timeout ended (the child has exited). */
-static void comm_stop_cb(asp_proc *p, int err, const asp_status *st,
-                         void *data)
+static void comm_stop_cb(asp_proc *p, int err, const asp_status *st, void *data)
 {
     (void)err;
     (void)st;
@@ -210,8 +209,7 @@ static void comm_timer_cb(asp_timer *t, void *data)
     asp__proc_poll(p); /* the exit wins: this may complete c */
     /* So do the pipes of an exited child: their last bytes and EOF may be
      * there, not yet reported by the poll (timers run first). */
-    for (int i = 0; i < 2 && p->comm == c && p->phase != ASP__PP_RUNNING;
-         i++)
+    for (int i = 0; i < 2 && p->comm == c && p->phase != ASP__PP_RUNNING; i++)
         if (c->open[i] && p->stdio[i + 1])
             asp__stream_read_now(p->stdio[i + 1]);
     if (!asp__proc_release(p) && p->comm == c) {
@@ -299,11 +297,10 @@ int asp_communicate_start(asp_proc *p, const asp_comm_opts *opts,
     if (r < 0)
         return r;
     asp_stream *in = p->stdio[0];
-    int feed = in && in->phase == ASP__PH_OPEN && !in->u.w.broken &&
-               o->input_len;
+    int feed =
+        in && in->phase == ASP__PH_OPEN && !in->u.w.broken && o->input_len;
     /* Everything that can fail is allocated before any state changes. */
-    asp__wchunk *chunk = feed ? asp__wchunk_ref(o->input, o->input_len)
-                              : NULL;
+    asp__wchunk *chunk = feed ? asp__wchunk_ref(o->input, o->input_len) : NULL;
     struct asp__comm *c = asp__calloc(1, sizeof *c);
     if (!c || (feed && !chunk)) {
         asp__free(c);
@@ -370,8 +367,7 @@ int asp_communicate(asp_proc *p, const asp_comm_opts *opts, asp_result *r)
     if (!p || p->freed)
         return -EINVAL;
     sync_comm s = {p, opts, 0, 0, r};
-    int e = asp__block(p->loop, sync_comm_start, sync_comm_cancel, &s,
-                       &s.done);
+    int e = asp__block(p->loop, sync_comm_start, sync_comm_cancel, &s, &s.done);
     return e < 0 ? e : s.err;
 }
 

@@ -56,8 +56,7 @@ static void none_release(asp_proc *p)
 }
 
 /* No containment: preparing changes nothing. */
-static int none_prepare(asp_proc *p, const asp_spawn_opts *o,
-                        asp__child_ctx *c)
+static int none_prepare(asp_proc *p, const asp_spawn_opts *o, asp__child_ctx *c)
 {
     (void)p;
     (void)o;
@@ -78,13 +77,21 @@ static int none_alive(asp_proc *p)
 }
 
 static const asp__contain_ops none_ops = {
-    ASP_CONTAIN_NONE, none_prepare, none_started, none_signal, none_alive,
-    none_release,
+    .id = ASP_CONTAIN_NONE,
+    .prepare = none_prepare,
+    .started = none_started,
+    .signal = none_signal,
+    .alive = none_alive,
+    .release = none_release,
 };
 
 static const asp__contain_ops pgroup_ops = {
-    ASP_CONTAIN_PGROUP, pgroup_prepare, none_started, pgroup_signal,
-    asp__group_alive, none_release,
+    .id = ASP_CONTAIN_PGROUP,
+    .prepare = pgroup_prepare,
+    .started = none_started,
+    .signal = pgroup_signal,
+    .alive = asp__group_alive,
+    .release = none_release,
 };
 
 /* ----------------------------------------------------------------- cgroup */
@@ -201,8 +208,12 @@ static void cgroup_release(asp_proc *p)
 }
 
 static const asp__contain_ops cgroup_ops = {
-    ASP_CONTAIN_CGROUP, cgroup_prepare, cgroup_started, cgroup_signal,
-    cgroup_alive, cgroup_release,
+    .id = ASP_CONTAIN_CGROUP,
+    .prepare = cgroup_prepare,
+    .started = cgroup_started,
+    .signal = cgroup_signal,
+    .alive = cgroup_alive,
+    .release = cgroup_release,
 };
 
 /* ------------------------------------------------------------- choosing */

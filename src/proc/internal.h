@@ -111,10 +111,10 @@ struct asp_proc {
     asp__child watch; /* pid, pidfd, the loop's exit watch */
     asp_status status;
     enum asp__proc_phase phase;
-    int freed;  /* the user freed the handle */
-    int leader; /* the child leads its process group */
-    int pty;    /* the child's stdio is (partly) a terminal (pty.c) */
-    int busy;   /* callbacks of this process on the stack */
+    int freed;       /* the user freed the handle */
+    int leader;      /* the child leads its process group */
+    int pty;         /* the child's stdio is (partly) a terminal (pty.c) */
+    int busy;        /* callbacks of this process on the stack */
     asp__list node;  /* ps->live */
     asp__list hnode; /* ps->handles, until the user frees the handle */
     asp__list waits; /* pending asp_wait, in start order */
@@ -126,7 +126,7 @@ struct asp_proc {
     const struct asp__contain_ops *contain;
     asp__cgroup cg;
     enum asp__tree_phase tree;
-    asp__list tree_node; /* ps->trees while a cgroup tree lives */
+    asp__list tree_node;  /* ps->trees while a cgroup tree lives */
     asp_timer tree_timer; /* process groups: polls for "empty" */
     int tree_ref;         /* holds a loop reference for the tree */
 };
@@ -187,19 +187,19 @@ typedef struct asp__child_ctx {
     pid_t pgid; /* -1: keep, 0: new group, > 0: join */
     asp__fdmove *moves;
     int nmoves;
-    int *keep;  /* sorted targets >= 3 that stay open */
+    int *keep; /* sorted targets >= 3 that stay open */
     int nkeep;
-    int *srcs;  /* sorted distinct sources (closing the rest first) */
+    int *srcs; /* sorted distinct sources (closing the rest first) */
     int nsrcs;
-    int cgroup_fd; /* >= 0: join this cgroup (its cgroup.procs) */
+    int cgroup_fd;    /* >= 0: join this cgroup (its cgroup.procs) */
     int shared_files; /* cloned with CLONE_FILES: first get an own fd
                          table, copying the fds below cut only */
     int cut;
-    int nofile_restore;   /* set nofile before the exec (limits.c) */
+    int nofile_restore; /* set nofile before the exec (limits.c) */
     struct rlimit nofile;
     volatile int err;     /* errno of the failed step, written by the child */
     volatile int started; /* set by the child first: memory is shared */
-    int errfd; /* >= 0: also write the errno here (see spawn.c) */
+    int errfd;            /* >= 0: also write the errno here (see spawn.c) */
 } asp__child_ctx;
 
 /* Code that runs in a child between clone/vfork and exec, on a borrowed
@@ -220,11 +220,9 @@ int asp__child_main(void *arg);
 
 /* Builds the child's envp (*owned is what to free) and PATH candidates
  * for name (*paths_block is what to free). */
-int asp__env_build(const asp_spawn_opts *o, char *const **envp,
-                   void **owned);
+int asp__env_build(const asp_spawn_opts *o, char *const **envp, void **owned);
 int asp__paths_build(const char *name, char *const *envp,
-                     const char *const **paths, int *npaths,
-                     void **owned);
+                     const char *const **paths, int *npaths, void **owned);
 
 /* ------------------------------------------------------- containment */
 

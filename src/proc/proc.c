@@ -254,6 +254,34 @@ static void proc_gone(asp_proc *p)
     proc_close_pidfd(p);
 }
 
+/* The tree is empty (the child has exited): its mechanism releases what
+ * it holds (a cgroup's usage is read into the status, the cgroup
+ * removed), and whatever waits for the tree learns: the outputs' grace
+ * (cgroup), tree waits, communicate. A held group leader is reaped. */
+static void tree_ended(asp_proc *p)
+{
+    int cgroup = tree_counts(p);
+    p->tree = ASP__TREE_EMPTY;
+    asp__list_del(&p->tree_node);
+    asp_timer_stop(&p->tree_timer);
+    p->contain->release(p);
+    if (p->tree_ref) {
+        p->tree_ref = 0;
+        asp__loop_unref(p->loop);
+    }
+    asp__proc_hold(p);
+    if (p->phase == ASP__PP_EXITED && p->stop.phase != ASP__STOP_GROUP)
+        asp__proc_reap_held(p);
+    for (int i = 1; i < 3 && cgroup && !p->freed; i++)
+        if (p->stdio[i])
+            asp__stream_child_exited(p->stdio[i]);
+    if (!p->freed)
+        asp__waits_tree_complete(p);
+    if (!p->freed && p->phase != ASP__PP_RUNNING)
+        asp__comm_reaped(p);
+    asp__proc_release(p);
+}
+
 /* Records the final status and tells everyone who waits for it. held:
  * the child stays a zombie for now (phase EXITED). */
 static void proc_exited(asp_proc *p, const asp_status *st, int held)
@@ -277,52 +305,28 @@ static void proc_exited(asp_proc *p, const asp_status *st, int held)
     asp__proc_hold(p);
     tell_exit(p);
     /* The tree may be gone with the child (most of the time it is). */
-    if (!p->freed && p->tree == ASP__TREE_LIVE &&
-        !p->contain->alive(p))
-        asp__tree_empty(p);
+    if (!p->freed && p->tree == ASP__TREE_LIVE && !p->contain->alive(p))
+        tree_ended(p);
     else if (!p->freed && p->tree == ASP__TREE_LIVE)
         asp__tree_poll(p);
     asp__proc_release(p);
 }
 
-/* The tree was found empty: its mechanism releases what it holds (a
- * cgroup's usage is read into the status, the cgroup removed), and
- * whatever waits for the tree learns: the outputs' grace (cgroup),
- * tree waits, communicate. A held group leader is reaped. */
+/* The tree was found empty. A child still seen running is part of the
+ * tree, so gone too, though its own exit event may come later in this
+ * iteration: its exit goes first (and may end the tree itself). */
 void asp__tree_empty(asp_proc *p)
 {
     if (p->tree == ASP__TREE_EMPTY)
         return;
     if (p->phase == ASP__PP_RUNNING) {
-        /* The child is part of the tree: gone too, though its own exit
-         * event may come later in this iteration. Its exit goes first
-         * (which may find the tree empty itself). */
         asp__proc_hold(p);
         asp__proc_poll(p);
         int over = p->tree == ASP__TREE_EMPTY;
         if (asp__proc_release(p) || over)
             return;
     }
-    int cgroup = tree_counts(p);
-    p->tree = ASP__TREE_EMPTY;
-    asp__list_del(&p->tree_node);
-    asp_timer_stop(&p->tree_timer);
-    p->contain->release(p);
-    if (p->tree_ref) {
-        p->tree_ref = 0;
-        asp__loop_unref(p->loop);
-    }
-    asp__proc_hold(p);
-    if (p->phase == ASP__PP_EXITED && p->stop.phase != ASP__STOP_GROUP)
-        asp__proc_reap_held(p);
-    for (int i = 1; i < 3 && cgroup && !p->freed; i++)
-        if (p->stdio[i])
-            asp__stream_child_exited(p->stdio[i]);
-    if (!p->freed)
-        asp__waits_tree_complete(p);
-    if (!p->freed && p->phase != ASP__PP_RUNNING)
-        asp__comm_reaped(p);
-    asp__proc_release(p);
+    tree_ended(p);
 }
 
 /* The poll for "empty" of a tree without an event (a process group, or

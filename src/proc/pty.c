@@ -143,7 +143,7 @@ static int open_slave(int m)
     int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (s >= 0)
         return s;
-    /* An older kernel (EINVAL, ENOTTY) or an emulator: by name. */
+        /* An older kernel (EINVAL, ENOTTY) or an emulator: by name. */
 #endif
     return open_slave_by_name(m);
 }

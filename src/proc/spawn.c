@@ -66,12 +66,12 @@ typedef struct spawn_res {
     int child_nb[3];   /* child_src[i] is non-blocking: the child clears it */
     int owned[6];      /* fds this call opened for the child */
     int nowned;
-    int pty_slave;     /* the terminal's slave (also in owned), or -1 */
-    int epipe[2];      /* the error pipe, where memory is copied */
+    int pty_slave; /* the terminal's slave (also in owned), or -1 */
+    int epipe[2];  /* the error pipe, where memory is copied */
     void *env_owned, *paths_owned, *scratch;
     pid_t pid;
     int pidfd;
-    int contained; /* the containment was prepared: started() is owed */
+    int contained;     /* the containment was prepared: started() is owed */
     int opened_source; /* this spawn opened the loop's exit source */
 } spawn_res;
 
@@ -113,8 +113,7 @@ static int validate_pass(const asp_spawn_opts *o)
     rlim_t fdmax = fd_limit();
     for (size_t i = 0; i < o->npass_fds; i++) {
         const asp_fdmap *m = &o->pass_fds[i];
-        if (m->child_fd < 3 || m->parent_fd < 0 ||
-            (rlim_t)m->child_fd >= fdmax)
+        if (m->child_fd < 3 || m->parent_fd < 0 || (rlim_t)m->child_fd >= fdmax)
             return -EINVAL;
         for (size_t j = 0; j < i; j++)
             if (o->pass_fds[j].child_fd == m->child_fd)
@@ -136,8 +135,8 @@ static int validate(const char *const argv[], const asp_spawn_opts *o)
     if (o->flags & ~(unsigned)(ASP_SPAWN_SETSID | ASP_SPAWN_NEW_PGROUP |
                                ASP_SPAWN_SOCKETPAIR))
         return -EINVAL;
-    if (o->pgid < 0 || (o->pgid > 0 && (o->flags & (ASP_SPAWN_SETSID |
-                                                    ASP_SPAWN_NEW_PGROUP))))
+    if (o->pgid < 0 ||
+        (o->pgid > 0 && (o->flags & (ASP_SPAWN_SETSID | ASP_SPAWN_NEW_PGROUP))))
         return -EINVAL;
     if ((unsigned)o->env_mode >= ASP__ENV_COUNT ||
         (unsigned)o->contain >= ASP__CONTAIN_COUNT)
@@ -171,8 +170,8 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
     int both_nb = 1; /* both ends non-blocking: the child clears its own */
     if (i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR)) {
 #if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                       0, fds) < 0)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                       fds) < 0)
             return -errno;
 #else
         both_nb = 0;
@@ -210,8 +209,9 @@ static int make_pipe(spawn_res *r, int i, const asp_spawn_opts *o)
 #endif
 #ifdef ASP_HAVE_PIPE_SZ
     if (o->pipe_size > 0 && !(i > 0 && (o->flags & ASP_SPAWN_SOCKETPAIR)))
-        (void)fcntl(ours, F_SETPIPE_SZ,
-                    (int)(o->pipe_size > 0x40000000 ? 0x40000000 : o->pipe_size));
+        (void)fcntl(
+            ours, F_SETPIPE_SZ,
+            (int)(o->pipe_size > 0x40000000 ? 0x40000000 : o->pipe_size));
 #endif
     return 0;
 }
@@ -258,12 +258,8 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
             if (e < 0)
                 return e;
             break;
-        case ASP_STDIO_NULL:
-            r->child_src[i] = ASP__FD_DEVNULL;
-            break;
-        case ASP_STDIO_FD:
-            r->child_src[i] = s->fd;
-            break;
+        case ASP_STDIO_NULL: r->child_src[i] = ASP__FD_DEVNULL; break;
+        case ASP_STDIO_FD: r->child_src[i] = s->fd; break;
         case ASP_STDIO_PATH: {
             int fl = O_CLOEXEC | O_NOCTTY;
             if (i == 0)
@@ -281,9 +277,7 @@ static int make_stdio(spawn_res *r, const asp_spawn_opts *o,
             r->child_src[i] = r->child_src[1];
             r->child_nb[i] = r->child_nb[1];
             break;
-        case ASP_STDIO_CLOSE:
-            r->child_src[i] = -1;
-            break;
+        case ASP_STDIO_CLOSE: r->child_src[i] = -1; break;
         case ASP_STDIO_PTY:
             e = make_pty(r, i);
             if (e < 0)
@@ -431,9 +425,8 @@ static pid_t do_vfork(int (*fn)(void *), void *arg)
  * (-1 if none); with share_files (Linux) sharing our fd table too, which
  * the child must unshare before it touches any fd (child.c). Returns the
  * pid or -errno. */
-static pid_t clone_child(struct asp__procs *ps, int (*fn)(void *),
-                         void *arg, int want_pidfd, int share_files,
-                         int *pidfd)
+static pid_t clone_child(struct asp__procs *ps, int (*fn)(void *), void *arg,
+                         int want_pidfd, int share_files, int *pidfd)
 {
     sigset_t old;
     pid_t pid;
@@ -443,8 +436,8 @@ static pid_t clone_child(struct asp__procs *ps, int (*fn)(void *),
         return -errno;
     block_all(&old);
 #ifdef ASP_HAVE_CLONE
-    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD |
-                (share_files ? CLONE_FILES : 0);
+    int flags =
+        CLONE_VM | CLONE_VFORK | SIGCHLD | (share_files ? CLONE_FILES : 0);
     pid = clone(fn, top, flags | (want_pidfd ? CLONE_PIDFD : 0), arg, pidfd);
     if (pid < 0 && want_pidfd && errno == EINVAL) {
         /* A kernel without CLONE_PIDFD (< 5.2): pidfd_open below. */
@@ -577,8 +570,8 @@ static int prepare(spawn_res *r, const int open_before[3])
     if (!e)
         e = asp__env_build(o, &c->envp, &r->env_owned);
     if (!e)
-        e = asp__paths_build(o->file ? o->file : r->argv[0], c->envp,
-                             &c->paths, &c->npaths, &r->paths_owned);
+        e = asp__paths_build(o->file ? o->file : r->argv[0], c->envp, &c->paths,
+                             &c->npaths, &r->paths_owned);
     if (!e)
         e = make_moves(r);
     if (!e)
@@ -599,9 +592,10 @@ static int prepare(spawn_res *r, const int open_before[3])
     c->ctty = r->pty_slave;
     /* setsid() already makes the child lead a new group (and a session
      * leader may not call setpgid), so NEW_PGROUP adds nothing to it. */
-    c->pgid = c->setsid                           ? -1
-              : (o->flags & ASP_SPAWN_NEW_PGROUP) ? 0
-              : (o->pgid > 0 ? o->pgid : -1);
+    c->pgid = c->setsid ? -1
+              : (o->flags & ASP_SPAWN_NEW_PGROUP)
+                  ? 0
+                  : (o->pgid > 0 ? o->pgid : -1);
     c->errfd = r->epipe[1];
     c->nofile_restore = asp__fd_limit_restore(&c->nofile);
     share_files(c);
@@ -614,9 +608,9 @@ static int prepare(spawn_res *r, const int open_before[3])
 /* Step 4: the clone, and the child's verdict. */
 static int launch(spawn_res *r)
 {
-    pid_t pid = clone_child(r->ps, asp__child_main, &r->c,
-                            asp__pidfd_supported() > 0, r->c.shared_files,
-                            &r->pidfd);
+    pid_t pid =
+        clone_child(r->ps, asp__child_main, &r->c, asp__pidfd_supported() > 0,
+                    r->c.shared_files, &r->pidfd);
     if (pid < 0)
         return pid;
     if (r->epipe[0] >= 0)
@@ -722,8 +716,8 @@ int asp_spawn(asp_loop *loop, asp_proc **out, const char *const argv[],
         return e;
     int open_before[3]; /* asked only where the child inherits it */
     for (int i = 0; i < 3; i++)
-        open_before[i] = o->stdio[i].mode == ASP_STDIO_INHERIT &&
-                         fcntl(i, F_GETFD) >= 0;
+        open_before[i] =
+            o->stdio[i].mode == ASP_STDIO_INHERIT && fcntl(i, F_GETFD) >= 0;
     e = res_init(&r, loop, argv, o);
     if (!e)
         e = prepare(&r, open_before);

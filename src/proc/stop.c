@@ -166,8 +166,8 @@ void asp__stop_cancel(asp_proc *p)
 }
 
 /* Public: starts an escalation. */
-int asp_proc_stop_start(asp_proc *p, const asp_kill_opts *kill,
-                        asp_stop_cb cb, void *data)
+int asp_proc_stop_start(asp_proc *p, const asp_kill_opts *kill, asp_stop_cb cb,
+                        void *data)
 {
     if (!p || p->freed)
         return -EINVAL;
@@ -216,8 +216,7 @@ typedef struct {
 } sync_stop;
 
 /* Completion of a blocking escalation (or wait_or_stop). */
-static void sync_stop_cb(asp_proc *p, int err, const asp_status *st,
-                         void *data)
+static void sync_stop_cb(asp_proc *p, int err, const asp_status *st, void *data)
 {
     sync_stop *s = data;
     (void)p;
@@ -243,8 +242,7 @@ int asp_proc_stop(asp_proc *p, const asp_kill_opts *kill, asp_status *st)
     if (!p || p->freed)
         return -EINVAL;
     sync_stop s = {p, kill, 0, 0, 0, {0}};
-    int r = asp__block(p->loop, sync_stop_start, sync_stop_cancel, &s,
-                       &s.done);
+    int r = asp__block(p->loop, sync_stop_start, sync_stop_cancel, &s, &s.done);
     if (r < 0)
         return r;
     if (st)
@@ -277,8 +275,7 @@ static void wos_finish(wos *o, int err, const asp_status *st)
 }
 
 /* The escalation after the timeout ended. */
-static void wos_stop_cb(asp_proc *p, int err, const asp_status *st,
-                        void *data)
+static void wos_stop_cb(asp_proc *p, int err, const asp_status *st, void *data)
 {
     (void)p;
     wos_finish(data, err ? err : -ETIMEDOUT, st);
@@ -286,8 +283,7 @@ static void wos_stop_cb(asp_proc *p, int err, const asp_status *st,
 
 /* The wait ended: in time, cancelled, or timed out (then escalate). An
  * escalation already running (the caller's own) is waited for. */
-static void wos_wait_cb(asp_wait *w, int err, const asp_status *st,
-                        void *data)
+static void wos_wait_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
     wos *o = data;
     if (err != -ETIMEDOUT) {
@@ -303,9 +299,8 @@ static void wos_wait_cb(asp_wait *w, int err, const asp_status *st,
 }
 
 /* Starts a wait_or_stop; *out (if not NULL) gets the record. */
-static int wos_start(asp_proc *p, int64_t timeout_ms,
-                     const asp_kill_opts *kill, asp_stop_cb cb, void *data,
-                     wos **out)
+static int wos_start(asp_proc *p, int64_t timeout_ms, const asp_kill_opts *kill,
+                     asp_stop_cb cb, void *data, wos **out)
 {
     if (!p || p->freed)
         return -EINVAL;
@@ -349,8 +344,8 @@ typedef struct {
 static int sync_wos_start(void *ctx)
 {
     sync_wos *w = ctx;
-    return wos_start(w->s.p, w->s.timeout_ms, w->s.kill, sync_stop_cb,
-                     &w->s, &w->o);
+    return wos_start(w->s.p, w->s.timeout_ms, w->s.kill, sync_stop_cb, &w->s,
+                     &w->o);
 }
 
 /* The loop failed: end whichever half is running (its callback lands in
@@ -372,8 +367,7 @@ int asp_proc_wait_or_stop(asp_proc *p, int64_t timeout_ms,
     if (!p || p->freed)
         return -EINVAL;
     sync_wos w = {{p, kill, timeout_ms, 0, 0, {0}}, NULL};
-    int r = asp__block(p->loop, sync_wos_start, sync_wos_cancel, &w,
-                       &w.s.done);
+    int r = asp__block(p->loop, sync_wos_start, sync_wos_cancel, &w, &w.s.done);
     if (r < 0)
         return r;
     if (st)

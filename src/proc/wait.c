@@ -231,8 +231,7 @@ typedef struct {
 } sync_wait;
 
 /* Completion of the blocking wait. */
-static void sync_wait_cb(asp_wait *w, int err, const asp_status *st,
-                         void *data)
+static void sync_wait_cb(asp_wait *w, int err, const asp_status *st, void *data)
 {
     sync_wait *s = data;
     (void)w;
@@ -254,8 +253,7 @@ static void sync_wait_cancel(void *ctx)
 }
 
 /* A blocking wait for the exit or the tree. */
-static int block_wait(asp_proc *p, int64_t timeout_ms, asp_status *st,
-                      int tree)
+static int block_wait(asp_proc *p, int64_t timeout_ms, asp_status *st, int tree)
 {
     if (!p || p->freed)
         return -EINVAL;
@@ -264,8 +262,7 @@ static int block_wait(asp_proc *p, int64_t timeout_ms, asp_status *st,
     s.p = p;
     s.timeout_ms = timeout_ms;
     s.tree = tree;
-    int r = asp__block(p->loop, sync_wait_start, sync_wait_cancel, &s,
-                       &s.done);
+    int r = asp__block(p->loop, sync_wait_start, sync_wait_cancel, &s, &s.done);
     if (r < 0)
         return r;
     if (st)

@@ -118,7 +118,8 @@ static void prefault(asp__capture *c, size_t upto)
             break;
         }
         if (!c->small) {
-            c->slow = asp__now_ns() - t0 >= asp__capture_slow_ns ? c->slow + 1 : 0;
+            c->slow =
+                asp__now_ns() - t0 >= asp__capture_slow_ns ? c->slow + 1 : 0;
             if (c->slow >= SLOW_STEPS) {
                 c->small = 1;
                 (void)madvise(c->block, map, MADV_NOHUGEPAGE);
@@ -264,9 +265,11 @@ char *asp__capture_space(asp__capture *c, size_t want, size_t *room)
     if (c->mapped) {
         /* The read gets only faulted-in room (at least want bytes, as the
          * prefault rounds up to a huge page). */
-        prefault(c, ASP__CAP_HDR + c->len + (free_room < want ? free_room : want));
+        prefault(c,
+                 ASP__CAP_HDR + c->len + (free_room < want ? free_room : want));
         size_t faulted = c->ready > ASP__CAP_HDR + c->len
-                             ? c->ready - ASP__CAP_HDR - c->len : 0;
+                             ? c->ready - ASP__CAP_HDR - c->len
+                             : 0;
         if (faulted && free_room > faulted)
             free_room = faulted;
     }
@@ -344,8 +347,8 @@ void asp__capture_free_data(char *data)
 /* ---------------------------------------------------------------- mode */
 
 /* Starts capture mode; see internal.h. */
-void asp__stream_capture(asp_stream *s, asp__capture *c,
-                         asp__capture_done done, void *arg)
+void asp__stream_capture(asp_stream *s, asp__capture *c, asp__capture_done done,
+                         void *arg)
 {
     asp__reader *r = &s->u.r;
     size_t a = asp__stream_avail(s);

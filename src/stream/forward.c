@@ -166,7 +166,8 @@ static ssize_t splice_once(asp_stream *s, int *e)
     *e = r < 0 ? errno : 0;
     /* A partial splice into a socket may have raised SIGPIPE too. */
     if (s->u.r.fwd.guard)
-        asp__pipe_guard_leave(&g, *e == EPIPE || (r > 0 && (size_t)r < FWD_CHUNK));
+        asp__pipe_guard_leave(&g,
+                              *e == EPIPE || (r > 0 && (size_t)r < FWD_CHUNK));
     return r;
 }
 #endif
@@ -276,8 +277,7 @@ int asp__fwd_deliver(asp_stream *s)
 }
 
 /* Forwards everything from now on to fd; see the header. */
-int asp_stream_forward_start(asp_stream *s, int fd, asp_read_cb cb,
-                             void *data)
+int asp_stream_forward_start(asp_stream *s, int fd, asp_read_cb cb, void *data)
 {
     if (!s || !cb)
         return -EINVAL;

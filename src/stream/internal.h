@@ -28,12 +28,7 @@
  * fd gave end of file or an error, and is closed) or CUT (the eof grace
  * closed it: output may be cut) -> CLOSED (the user closed it or its
  * process was freed: buffered data dropped). A writer is OPEN or CLOSED. */
-enum asp__phase {
-    ASP__PH_OPEN = 0,
-    ASP__PH_EOF,
-    ASP__PH_CUT,
-    ASP__PH_CLOSED
-};
+enum asp__phase { ASP__PH_OPEN = 0, ASP__PH_EOF, ASP__PH_CUT, ASP__PH_CLOSED };
 
 /* What an output stream does with what it reads. */
 enum asp__mode {
@@ -71,12 +66,12 @@ struct asp__consumer;
 typedef struct asp__capcache asp__capcache;
 typedef struct asp__capture {
     asp__capcache *cache; /* the loop's cache of mappings (capcache.c) */
-    char *block;  /* header + data */
-    size_t len;   /* data bytes kept */
-    size_t room;  /* data bytes the block can hold */
-    size_t cap;   /* 0: unlimited */
-    size_t total; /* bytes seen, kept or not */
-    size_t ready; /* block bytes known to be faulted in (mapped only) */
+    char *block;          /* header + data */
+    size_t len;           /* data bytes kept */
+    size_t room;          /* data bytes the block can hold */
+    size_t cap;           /* 0: unlimited */
+    size_t total;         /* bytes seen, kept or not */
+    size_t ready;         /* block bytes known to be faulted in (mapped only) */
     int mapped;
     int small;  /* huge pages proved slow: small pages from here on */
     int slow;   /* slow huge prefault steps in a row */
@@ -89,13 +84,13 @@ typedef void (*asp__capture_done)(asp_stream *s, void *arg);
 
 /* Forward mode's state (forward.c). */
 typedef struct asp__forward {
-    int fd;         /* the stream's own duplicate of the target */
-    int splice;     /* splice(2) may work for this pair of fds */
-    int guard;      /* the target can raise SIGPIPE (pipe, socket) */
-    int blocked;    /* the target is full: reading waits for it */
-    int err;        /* a write to the target failed: ends forwarding */
-    size_t total;   /* bytes forwarded */
-    asp_io io;      /* the target's writability while blocked */
+    int fd;       /* the stream's own duplicate of the target */
+    int splice;   /* splice(2) may work for this pair of fds */
+    int guard;    /* the target can raise SIGPIPE (pipe, socket) */
+    int blocked;  /* the target is full: reading waits for it */
+    int err;      /* a write to the target failed: ends forwarding */
+    size_t total; /* bytes forwarded */
+    asp_io io;    /* the target's writability while blocked */
     asp_read_cb cb;
     void *data;
 } asp__forward;
@@ -145,8 +140,8 @@ typedef struct asp__wchunk {
 typedef struct asp__writer {
     asp__wchunk *head, *tail;
     size_t bytes;
-    int broken; /* the pipe broke (EPIPE): the queue is dropped */
-    int last;   /* the last byte written, -1 before the first: a terminal
+    int broken;  /* the pipe broke (EPIPE): the queue is dropped */
+    int last;    /* the last byte written, -1 before the first: a terminal
                    needs to know whether its input ends mid-line */
     int closing; /* a terminal's writer closed by the user: its fd stays
                     open until the end-of-file characters are written */
@@ -190,10 +185,8 @@ typedef struct asp__stream_cfg {
 /* A reader over fd (owned from now on, even on failure) or a writer.
  * NULL when out of memory (fd is then closed). Reading starts with
  * asp__stream_start. */
-asp_stream *asp__reader_new(asp_loop *loop, int fd,
-                            const asp__stream_cfg *cfg);
-asp_stream *asp__writer_new(asp_loop *loop, int fd,
-                            const asp__stream_cfg *cfg);
+asp_stream *asp__reader_new(asp_loop *loop, int fd, const asp__stream_cfg *cfg);
+asp_stream *asp__writer_new(asp_loop *loop, int fd, const asp__stream_cfg *cfg);
 void asp__stream_start(asp_stream *s);
 /* Closes s (pending requests complete with -ECANCELED) and frees it once
  * no callback of it is on the stack. */
@@ -212,8 +205,8 @@ void asp__stream_read_now(asp_stream *s);
  * done(s, arg) runs once when the stream ends (EOF, cut or close), in a
  * later iteration if it has ended already. stop returns to buffer mode
  * without calling done. */
-void asp__stream_capture(asp_stream *s, asp__capture *c,
-                         asp__capture_done done, void *arg);
+void asp__stream_capture(asp_stream *s, asp__capture *c, asp__capture_done done,
+                         void *arg);
 void asp__stream_capture_stop(asp_stream *s);
 /* Queues a chunk referencing caller memory (communicate's input). */
 asp__wchunk *asp__wchunk_ref(const void *buf, size_t len);
@@ -229,8 +222,7 @@ void asp__stream_kick(asp_stream *s);
 void asp__stream_close_fd(asp_stream *s);
 /* The input ended (EOF or CUT): the fd is closed at once. */
 void asp__stream_end_input(asp_stream *s, enum asp__phase phase);
-int asp__stream_read_into(asp_stream *s, char *dst, size_t room,
-                          size_t *n);
+int asp__stream_read_into(asp_stream *s, char *dst, size_t room, size_t *n);
 int asp__stream_fill(asp_stream *s);
 /* Counts bytes carried (a bulk pipe is grown past 1 MiB). */
 void asp__stream_carried(asp_stream *s, size_t n);

@@ -136,8 +136,8 @@ static size_t find_sep(const asp_stream *s, size_t from, size_t to)
         return hit ? (size_t)(hit - b) + 1 : 0;
     }
     while (from + r->seplen <= to) {
-        const char *hit = memchr(b + from, r->sep[0],
-                                 to - from - r->seplen + 1);
+        const char *hit =
+            memchr(b + from, r->sep[0], to - from - r->seplen + 1);
         if (!hit)
             return 0;
         size_t off = (size_t)(hit - b);
@@ -171,14 +171,14 @@ static inline uint64_t nl_mask64(const char *p)
 {
     const __m128i nl = _mm_set1_epi8('\n');
     const __m128i *v = (const __m128i *)(const void *)p;
-    uint64_t a = (unsigned)_mm_movemask_epi8(
-        _mm_cmpeq_epi8(_mm_loadu_si128(v), nl));
-    uint64_t b = (unsigned)_mm_movemask_epi8(
-        _mm_cmpeq_epi8(_mm_loadu_si128(v + 1), nl));
-    uint64_t c = (unsigned)_mm_movemask_epi8(
-        _mm_cmpeq_epi8(_mm_loadu_si128(v + 2), nl));
-    uint64_t d = (unsigned)_mm_movemask_epi8(
-        _mm_cmpeq_epi8(_mm_loadu_si128(v + 3), nl));
+    uint64_t a =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(v), nl));
+    uint64_t b =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(v + 1), nl));
+    uint64_t c =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(v + 2), nl));
+    uint64_t d =
+        (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(v + 3), nl));
     return a | b << 16 | c << 32 | d << 48;
 }
 #endif
@@ -313,8 +313,7 @@ static int check_req(const asp_stream *s, asp_read_cb cb)
 
 /* Starts a request; served from the kick when it can be served now. */
 static int start_req(asp_stream *s, const asp__consumer *kind, size_t n,
-                     const void *sep, size_t seplen, asp_read_cb cb,
-                     void *data)
+                     const void *sep, size_t seplen, asp_read_cb cb, void *data)
 {
     int e = check_req(s, cb);
     if (e < 0)
@@ -338,8 +337,7 @@ static int start_req(asp_stream *s, const asp__consumer *kind, size_t n,
 }
 
 /* Up to n bytes. */
-int asp_stream_read_start(asp_stream *s, size_t n, asp_read_cb cb,
-                          void *data)
+int asp_stream_read_start(asp_stream *s, size_t n, asp_read_cb cb, void *data)
 {
     if (n == 0)
         return -EINVAL;
@@ -365,9 +363,8 @@ int asp_stream_readline_start(asp_stream *s, size_t limit, asp_read_cb cb,
 }
 
 /* Through a separator. */
-int asp_stream_readuntil_start(asp_stream *s, const void *sep,
-                               size_t seplen, size_t limit, asp_read_cb cb,
-                               void *data)
+int asp_stream_readuntil_start(asp_stream *s, const void *sep, size_t seplen,
+                               size_t limit, asp_read_cb cb, void *data)
 {
     if (!sep || seplen == 0 || seplen > sizeof(((asp__reader *)0)->sep))
         return -EINVAL;
@@ -376,17 +373,14 @@ int asp_stream_readuntil_start(asp_stream *s, const void *sep,
 }
 
 /* Continuous lines. */
-int asp_stream_on_lines(asp_stream *s, size_t limit, asp_read_cb cb,
-                        void *data)
+int asp_stream_on_lines(asp_stream *s, size_t limit, asp_read_cb cb, void *data)
 {
-    return start_req(s, &lines_kind,
-                     limit ? limit : ASP_LINE_LIMIT_DEFAULT, "\n", 1, cb,
-                     data);
+    return start_req(s, &lines_kind, limit ? limit : ASP_LINE_LIMIT_DEFAULT,
+                     "\n", 1, cb, data);
 }
 
 /* Continuous chunks. */
-int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb,
-                         void *data)
+int asp_stream_on_chunks(asp_stream *s, size_t max, asp_read_cb cb, void *data)
 {
     return start_req(s, &chunks_kind, max, NULL, 0, cb, data);
 }

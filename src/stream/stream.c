@@ -73,8 +73,7 @@ static asp_stream *stream_alloc(asp_loop *loop, int fd, int writer)
     s->loop = loop;
     s->fd = fd;
     s->writer = writer;
-    asp_io_init(loop, &s->io, fd, writer ? asp__writer_io_cb : on_readable,
-                s);
+    asp_io_init(loop, &s->io, fd, writer ? asp__writer_io_cb : on_readable, s);
     asp__io_known(&s->io); /* our pipe, socket or terminal */
     asp_io_unref(&s->io);
     asp_timer_init(loop, &s->kick, kick_cb, s);
@@ -82,8 +81,7 @@ static asp_stream *stream_alloc(asp_loop *loop, int fd, int writer)
 }
 
 /* A reader over fd; see internal.h. */
-asp_stream *asp__reader_new(asp_loop *loop, int fd,
-                            const asp__stream_cfg *cfg)
+asp_stream *asp__reader_new(asp_loop *loop, int fd, const asp__stream_cfg *cfg)
 {
     asp_stream *s = stream_alloc(loop, fd, 0);
     if (!s)
@@ -102,8 +100,7 @@ asp_stream *asp__reader_new(asp_loop *loop, int fd,
 }
 
 /* A writer over fd (only cfg->tty matters to it). */
-asp_stream *asp__writer_new(asp_loop *loop, int fd,
-                            const asp__stream_cfg *cfg)
+asp_stream *asp__writer_new(asp_loop *loop, int fd, const asp__stream_cfg *cfg)
 {
     asp_stream *s = stream_alloc(loop, fd, 1);
     if (s) {
@@ -379,7 +376,8 @@ void asp__stream_update(asp_stream *s)
     if (!asp_io_active(&s->io) && r->grace_phase == ASP__GR_EXPIRED)
         asp__stream_kick(s); /* re-check for the cut */
     if (asp_io_start(&s->io, ASP_READ) < 0) {
-        asp__stream_end_input(s, ASP__PH_EOF); /* cannot watch it: end the stream */
+        asp__stream_end_input(
+            s, ASP__PH_EOF); /* cannot watch it: end the stream */
         asp__stream_kick(s);
     }
 }
@@ -496,8 +494,7 @@ void asp__stream_cut_now(asp_stream *s)
     asp__stream_hold(s);
     asp_timer_stop(&s->u.r.grace);
     s->u.r.grace_phase = ASP__GR_EXPIRED;
-    for (int i = 0; i < MAX_READS_PER_EVENT && s->phase == ASP__PH_OPEN;
-         i++) {
+    for (int i = 0; i < MAX_READS_PER_EVENT && s->phase == ASP__PH_OPEN; i++) {
         if (produce(s) <= 0)
             break;
         asp__stream_deliver(s);

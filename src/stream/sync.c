@@ -158,8 +158,12 @@ ssize_t asp_stream_readline(asp_stream *s, char *buf, size_t cap)
 ssize_t asp_stream_readuntil(asp_stream *s, const void *sep, size_t seplen,
                              char *buf, size_t cap, size_t *got)
 {
-    sync_op op = {.s = s, .kind = OP_UNTIL, .n = cap, .dst = buf,
-                  .sep = sep, .seplen = seplen};
+    sync_op op = {.s = s,
+                  .kind = OP_UNTIL,
+                  .n = cap,
+                  .dst = buf,
+                  .sep = sep,
+                  .seplen = seplen};
     if (!buf || !cap)
         return -EINVAL;
     ssize_t r = run(&op);
@@ -169,8 +173,7 @@ ssize_t asp_stream_readuntil(asp_stream *s, const void *sep, size_t seplen,
 }
 
 /* Blocking readexactly. */
-ssize_t asp_stream_readexactly(asp_stream *s, void *buf, size_t n,
-                               size_t *got)
+ssize_t asp_stream_readexactly(asp_stream *s, void *buf, size_t n, size_t *got)
 {
     sync_op op = {.s = s, .kind = OP_EXACT, .n = n, .dst = buf};
     if (!buf)

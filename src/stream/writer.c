@@ -139,8 +139,7 @@ static int tty_hung_up(int fd)
 /* Writes buf until done or the pipe is full, inside the SIGPIPE guard.
  * Returns the bytes written; *err gets -errno for a failure other than a
  * full pipe (-EPIPE also for a hung-up terminal). */
-static size_t write_some(asp_stream *s, const char *buf, size_t len,
-                         int *err)
+static size_t write_some(asp_stream *s, const char *buf, size_t len, int *err)
 {
     asp__pipe_guard g;
     size_t done = 0;

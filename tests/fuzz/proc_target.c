@@ -186,8 +186,8 @@ static void op_spawn(ctx *c, slot *s, unsigned a)
 
 static void op_signal(ctx *c, slot *s, unsigned a)
 {
-    static const int sigs[] = {0, SIGTERM, SIGKILL, SIGSTOP, SIGCONT,
-                               SIGUSR1, -1, 999};
+    static const int sigs[] = {0,       SIGTERM, SIGKILL, SIGSTOP,
+                               SIGCONT, SIGUSR1, -1,      999};
     int r = asp_proc_signal(s->p, sigs[a % 8]);
     if (!s->p)
         expect(c, "asp_proc_signal(NULL)", r == -EINVAL ? 0 : r, 0);
@@ -279,8 +279,7 @@ static void op_write(ctx *c, slot *s, unsigned a)
 static void op_read(ctx *c, slot *s, unsigned a)
 {
     asp_stream *out =
-        s->p ? ((a & 1) ? asp_proc_stderr(s->p) : asp_proc_stdout(s->p))
-             : NULL;
+        s->p ? ((a & 1) ? asp_proc_stderr(s->p) : asp_proc_stdout(s->p)) : NULL;
     if (!out)
         return;
     if (a & 2) {
@@ -330,8 +329,7 @@ static void op_comm(ctx *c, slot *s, unsigned a)
                0);
         if (r == 0 || r == -ETIMEDOUT) {
             if ((a & 2) && (res.out_len > 100 || res.err_len > 100))
-                fail(c, "cap 100 exceeded: %zu/%zu", res.out_len,
-                     res.err_len);
+                fail(c, "cap 100 exceeded: %zu/%zu", res.out_len, res.err_len);
             asp_result_free(&res);
         }
     }

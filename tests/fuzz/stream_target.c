@@ -31,8 +31,16 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OP_READ, OP_EXACT, OP_LINE, OP_UNTIL, OP_WRITE, OP_LINES, OP_CHUNKS,
-       OP_COUNT };
+enum {
+    OP_READ,
+    OP_EXACT,
+    OP_LINE,
+    OP_UNTIL,
+    OP_WRITE,
+    OP_LINES,
+    OP_CHUNKS,
+    OP_COUNT
+};
 
 static const char *const seps[] = {"\n", "\r\n", "ab", "aab", "xyzxy", "\0"};
 static const size_t seplens[] = {1, 2, 2, 3, 5, 1};
@@ -51,8 +59,8 @@ typedef struct run {
     size_t n;   /* read/exact size, line/until limit, continuous stop */
     size_t lim; /* line/until limit */
     int sep;
-    int done;   /* the request ended (one-shot) */
-    int at_eof; /* a callback reported EOF */
+    int done;     /* the request ended (one-shot) */
+    int at_eof;   /* a callback reported EOF */
     size_t calls; /* continuous mode deliveries */
 
     char *why;
@@ -131,8 +139,10 @@ static void on_read(asp_stream *s, int err, const char *buf, size_t len,
         if (r->kind != OP_LINE && r->kind != OP_UNTIL && r->kind != OP_LINES)
             fail(r, "EMSGSIZE from request kind %d", r->kind);
         else if (avail < r->lim || find(model, r->lim, sep, sl))
-            fail(r, "EMSGSIZE with limit %zu but %zu bytes held and an "
-                    "end within the limit: %d", r->lim, avail,
+            fail(r,
+                 "EMSGSIZE with limit %zu but %zu bytes held and an "
+                 "end within the limit: %d",
+                 r->lim, avail,
                  find(model, r->lim < avail ? r->lim : avail, sep, sl) != NULL);
         r->done = 1;
         return;
@@ -182,8 +192,7 @@ static void on_read(asp_stream *s, int err, const char *buf, size_t len,
             fail(r, "readuntil ended without its separator and no ENODATA");
         break;
     }
-    default:
-        break;
+    default: break;
     }
     consume(r, buf, len);
     r->calls++;
@@ -266,7 +275,7 @@ static int issue(run *r, int kind, unsigned param)
         r->sep = (int)(param % 6);
         r->n = r->lim = (param >> 3) % 400 + seplens[r->sep];
         return asp_stream_readuntil_start(r->s, seps[r->sep], seplens[r->sep],
-                                    r->n, on_read, r);
+                                          r->n, on_read, r);
     case OP_LINES:
         r->n = param % 7 + 1; /* lines before the cancel */
         r->lim = 4096;
@@ -274,13 +283,11 @@ static int issue(run *r, int kind, unsigned param)
     case OP_CHUNKS:
         r->n = param % 2 ? param % 700 + 1 : 0;
         return asp_stream_on_chunks(r->s, r->n, on_read, r);
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
-int fuzz_stream_run(const unsigned char *in, size_t n, char *why,
-                    size_t whylen)
+int fuzz_stream_run(const unsigned char *in, size_t n, char *why, size_t whylen)
 {
     run r;
     memset(&r, 0, sizeof r);

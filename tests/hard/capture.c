@@ -67,7 +67,7 @@ static int resident(const char *p, size_t n)
 typedef struct feed_args {
     size_t total;
     uint64_t seed;
-    asp__capcache *cache; /* the loop's cache of mappings, or NULL */
+    asp__capcache *cache;  /* the loop's cache of mappings, or NULL */
     int force_small_after; /* MiB; -1: never */
     int small_seen;        /* out: the capture switched to small pages */
     char why[160];
@@ -132,8 +132,8 @@ static int feed(void *arg)
     asp__capture_slow_ns = 1000000u;
     a->small_seen = c.small;
     if (rc == 0 && (c.failed || c.len != a->total || c.total != a->total)) {
-        snprintf(a->why, sizeof a->why, "failed %d len %zu total %zu",
-                 c.failed, c.len, c.total);
+        snprintf(a->why, sizeof a->why, "failed %d len %zu total %zu", c.failed,
+                 c.len, c.total);
         rc = -1;
     }
     size_t len = 0;
@@ -162,8 +162,8 @@ static int feed(void *arg)
 
 START_TEST(capture_large_huge)
 {
-    feed_args a = {.total = 40 * MIB + 12345, .seed = 7,
-                   .force_small_after = -1};
+    feed_args a = {
+        .total = 40 * MIB + 12345, .seed = 7, .force_small_after = -1};
     ck_assert_msg(feed(&a) == 0, "%s", a.why);
 }
 END_TEST
@@ -172,8 +172,7 @@ START_TEST(capture_switch_to_small)
 {
     /* Every huge step counts as slow from 6 MiB on: after SLOW_STEPS of
      * them the capture must be on small pages, and still exact. */
-    feed_args a = {.total = 40 * MIB + 777, .seed = 11,
-                   .force_small_after = 6};
+    feed_args a = {.total = 40 * MIB + 777, .seed = 11, .force_small_after = 6};
     ck_assert_msg(feed(&a) == 0, "%s", a.why);
 #ifdef ASP_HAVE_MREMAP
     ck_assert_msg(a.small_seen, "never switched to small pages");
@@ -269,7 +268,8 @@ START_TEST(capture_cache_reuse_and_bounds)
     ck_assert_int_eq(cache_count(k), 0);
     for (int i = 0; i < 3; i++) {
         feed_args a = {.total = 3 * MIB + 5 + (size_t)i * 777,
-                       .seed = 20 + (uint64_t)i, .force_small_after = -1,
+                       .seed = 20 + (uint64_t)i,
+                       .force_small_after = -1,
                        .cache = k};
         ck_assert_msg(feed(&a) == 0, "capture %d: %s", i, a.why);
         ck_assert_int_eq(cache_count(k), 1);
@@ -281,8 +281,8 @@ START_TEST(capture_cache_reuse_and_bounds)
     size_t map;
     ck_assert_ptr_null(asp__capcache_take(k, 32 * MIB, &map));
     /* A small capture never touches the cache. */
-    feed_args small = {.total = 1000, .seed = 3, .force_small_after = -1,
-                       .cache = k};
+    feed_args small = {
+        .total = 1000, .seed = 3, .force_small_after = -1, .cache = k};
     ck_assert_msg(feed(&small) == 0, "%s", small.why);
     ck_assert_int_eq(cache_count(k), 4);
     asp_t_loop_free(loop);

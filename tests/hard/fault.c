@@ -75,8 +75,10 @@ START_TEST(fault_emfile_at_every_fd)
             asp_t_free(p);
         } else {
             failed++;
-            ck_assert_msg(r == -EMFILE, "k=%d: spawn gave %d (%s), wanted "
-                          "-EMFILE", k, r, asp_strerror(r));
+            ck_assert_msg(r == -EMFILE,
+                          "k=%d: spawn gave %d (%s), wanted "
+                          "-EMFILE",
+                          k, r, asp_strerror(r));
             ck_assert_ptr_null(p);
             ck_assert_int_eq(asp_t_children(NULL), 0);
         }
@@ -161,7 +163,8 @@ static int processes_of(uid_t uid)
 static int nproc_body(void *arg)
 {
     const char *child = arg;
-    if (setgroups(0, NULL) < 0 || setresgid(NPROC_UID, NPROC_UID, NPROC_UID) < 0)
+    if (setgroups(0, NULL) < 0 ||
+        setresgid(NPROC_UID, NPROC_UID, NPROC_UID) < 0)
         return 1;
     if (setresuid(NPROC_UID, NPROC_UID, NPROC_UID) < 0)
         return 2;
@@ -211,12 +214,20 @@ static int nproc_body(void *arg)
 START_TEST(fault_eagain_process_limit)
 {
     static const char *const steps[] = {
-        "ok", "setgroups/setresgid", "setresuid", "counting processes",
-        "setrlimit", "asp_loop_new",
+        "ok",
+        "setgroups/setresgid",
+        "setresuid",
+        "counting processes",
+        "setrlimit",
+        "asp_loop_new",
         "the helper child is not executable for an unprivileged user",
-        "the first two spawns", "the third spawn did not give -EAGAIN",
-        "the failed spawn leaked an fd", "kill and wait",
-        "spawn after a child was gone", "asp_loop_free", "children left"};
+        "the first two spawns",
+        "the third spawn did not give -EAGAIN",
+        "the failed spawn leaked an fd",
+        "kill and wait",
+        "spawn after a child was gone",
+        "asp_loop_free",
+        "children left"};
     /* The helper child as built may sit where an ordinary user cannot
      * enter (a checkout in a 0700 home or mktemp folder): the forked
      * process runs a copy in a folder of its own that any uid can reach. */
@@ -257,8 +268,8 @@ static void note(verdicts *v, long n, const char *what, int r)
     if (v->nbad++ >= 8)
         return;
     size_t len = strlen(v->text);
-    snprintf(v->text + len, sizeof v->text - len, "\n  N=%ld: %s (%s)", n,
-             what, asp_strerror(r));
+    snprintf(v->text + len, sizeof v->text - len, "\n  N=%ld: %s (%s)", n, what,
+             asp_strerror(r));
 }
 
 /* One spawn + communicate with the allocator armed; every call either
@@ -299,9 +310,10 @@ static void spawn_communicate_armed(asp_loop *loop, long n, verdicts *v)
                (res.flags & ASP_RESULT_CUT) ||
                memcmp(res.out, echo_input(), ECHO_LEN) != 0) {
         char what[160];
-        snprintf(what, sizeof what, "communicate succeeded with wrong "
-                 "output: %zu/%zu bytes, flags %#x", res.out_len,
-                 res.err_len, res.flags);
+        snprintf(what, sizeof what,
+                 "communicate succeeded with wrong "
+                 "output: %zu/%zu bytes, flags %#x",
+                 res.out_len, res.err_len, res.flags);
         note(v, n, what, r);
     } else if (res.status.kind != ASP_EXIT_CODE || res.status.code != 0) {
         note(v, n, "communicate succeeded with a wrong status", r);
@@ -372,7 +384,8 @@ START_TEST(fault_enomem_fresh_loop)
                   v.nbad, n - 1, v.text);
     ck_assert_int_gt(n, 5);
     printf("fault: fresh loop: each of %ld allocations of loop_new + spawn + "
-           "communicate failed in turn, all handled\n", n - 1);
+           "communicate failed in turn, all handled\n",
+           n - 1);
     hard_alloc_remove();
 }
 END_TEST
@@ -405,7 +418,8 @@ START_TEST(fault_enomem_warm_loop)
                   v.nbad, n - 1, v.text);
     ck_assert_int_gt(n, 3);
     printf("fault: warm loop: each of %ld allocations of spawn + communicate "
-           "failed in turn, all handled\n", n - 1);
+           "failed in turn, all handled\n",
+           n - 1);
     asp_t_loop_free(loop);
     ck_assert_int_eq(asp_t_fd_count(), fds0);
     hard_alloc_remove();
@@ -475,8 +489,8 @@ START_TEST(fault_eintr_storm)
     char line[64];
     long lines = 0;
     ssize_t n;
-    while ((n = asp_stream_readline(asp_proc_stdout(p), line,
-                                         sizeof line)) > 0) {
+    while ((n = asp_stream_readline(asp_proc_stdout(p), line, sizeof line)) >
+           0) {
         char want[64];
         int wl = snprintf(want, sizeof want, "line %ld\n", lines);
         ck_assert_int_eq((int)n, wl);

@@ -271,8 +271,8 @@ START_TEST(hostile_thread_waitpid_race)
     asp_loop *loop = asp_t_loop();
     int stolen = 0, ours = 0;
     for (int i = 0; i < 24; i++) {
-        asp_proc *p = ASP_T_SPAWN(loop, NULL, "sleep", i % 3 ? "5" : "0",
-                                  "exit", "5");
+        asp_proc *p =
+            ASP_T_SPAWN(loop, NULL, "sleep", i % 3 ? "5" : "0", "exit", "5");
         reaper_arg a = {asp_proc_pid(p), (i % 4) * 1500, 0, 0};
         pthread_t th;
         ck_assert_int_eq(pthread_create(&th, NULL, reaper, &a), 0);
@@ -333,8 +333,8 @@ START_TEST(hostile_sigpipe_default)
      * the dead pipe just ends the feeding. */
     static char big[1 << 20];
     asp_spawn_opts o = asp_t_piped(1, 0, 1);
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "close-stdin", "say", "bye",
-                              "exit", "2");
+    asp_proc *p =
+        ASP_T_SPAWN(loop, &o, "close-stdin", "say", "bye", "exit", "2");
     asp_comm_opts co = {0};
     co.input = big;
     co.input_len = sizeof big;

@@ -8,10 +8,8 @@
  * pair of the matrix; the capture buffer's white-box suite does not, and
  * runs once per backend. */
 static const asp_t_suite suites[] = {
-    {"stress", suite_stress, 1},
-    {"fault", suite_fault, 1},
-    {"hostile", suite_hostile, 1},
-    {"corpus", suite_corpus, 1},
+    {"stress", suite_stress, 1},   {"fault", suite_fault, 1},
+    {"hostile", suite_hostile, 1}, {"corpus", suite_corpus, 1},
     {"capture", suite_capture, 0},
 };
 

@@ -27,8 +27,15 @@
 
 #define THREADS 4
 
-enum { K_EXIT, K_SLEEP_EXIT, K_IGNORE_TERM, K_GRANDCHILD, K_DETACH_KILL,
-       K_DETACH_EXIT, K_KINDS };
+enum {
+    K_EXIT,
+    K_SLEEP_EXIT,
+    K_IGNORE_TERM,
+    K_GRANDCHILD,
+    K_DETACH_KILL,
+    K_DETACH_EXIT,
+    K_KINDS
+};
 
 typedef struct worker {
     int id;
@@ -65,8 +72,8 @@ static int status_ok(const asp_status *st, int code, int sig1, int sig2)
 
 /* Spawns the helper child with a fixed argument list. */
 static int spawn(asp_loop *loop, asp_proc **p, const asp_spawn_opts *o,
-                 const char *a1, const char *a2, const char *a3,
-                 const char *a4, const char *a5)
+                 const char *a1, const char *a2, const char *a3, const char *a4,
+                 const char *a5)
 {
     const char *argv[] = {asp_t_child_path(), a1, a2, a3, a4, a5, NULL};
     return asp_spawn(loop, p, argv, o);
@@ -109,9 +116,7 @@ static void cycle(worker *w, asp_loop *loop, hard_rng *rng, long n, int kind)
     case K_DETACH_KILL:
         r = spawn(loop, &p, NULL, "sleep", "50", "exit", "1", NULL);
         break;
-    default:
-        r = spawn(loop, &p, NULL, "exit", "0", NULL, NULL, NULL);
-        break;
+    default: r = spawn(loop, &p, NULL, "exit", "0", NULL, NULL, NULL); break;
     }
     if (r < 0) {
         bad(w, n, kind, "spawn failed", r, NULL);
@@ -149,7 +154,8 @@ static void cycle(worker *w, asp_loop *loop, hard_rng *rng, long n, int kind)
         asp_result res;
         r = asp_communicate(p, &co, &res);
         st = res.status;
-        if ((r < 0 && r != -ETIMEDOUT) || !status_ok(&st, c, SIGTERM, SIGKILL) ||
+        if ((r < 0 && r != -ETIMEDOUT) ||
+            !status_ok(&st, c, SIGTERM, SIGKILL) ||
             (r == 0 && (res.out_len != 1 || res.out[0] != 'x')))
             bad(w, n, kind, "communicate with a grandchild", r, &st);
         asp_result_free(&res);
@@ -294,8 +300,8 @@ START_TEST(stress_spawn_kill_reap_threads)
            "signalled; kinds %ld/%ld/%ld/%ld/%ld/%ld; %d orphaned "
            "grandchildren reaped; %ld library allocations)\n",
            done, (asp_t_now_ms() - t0) / 1000.0, (unsigned long long)seed,
-           exited, signalled, kinds[0], kinds[1], kinds[2], kinds[3],
-           kinds[4], kinds[5], orphans, atomic_load(&alloc.calls));
+           exited, signalled, kinds[0], kinds[1], kinds[2], kinds[3], kinds[4],
+           kinds[5], orphans, atomic_load(&alloc.calls));
 }
 END_TEST
 

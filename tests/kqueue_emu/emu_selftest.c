@@ -23,15 +23,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__,     \
-                    #cond);                                                \
-        }                                                                  \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                      \
     } while (0)
 
 static const struct timespec zero = {0, 0};
@@ -58,8 +57,7 @@ static void test_change_errors(void)
     errno = 0;
     CHECK(change(kq, 999, EVFILT_READ, EV_ADD, 0) == -1 && errno == EBADF);
     errno = 0;
-    CHECK(change(kq, (uintptr_t)p[0], EVFILT_READ, EV_ADD | 0x0020, 0) ==
-              -1 &&
+    CHECK(change(kq, (uintptr_t)p[0], EVFILT_READ, EV_ADD | 0x0020, 0) == -1 &&
           errno == EINVAL); /* EV_CLEAR is not modelled: refused */
 
     /* With room: every failure is an EV_ERROR entry, and no wait. */
@@ -203,8 +201,7 @@ static void test_proc(void)
                   -1 &&
               errno == ESRCH);
     } else {
-        CHECK(change(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT) ==
-              0);
+        CHECK(change(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT) == 0);
         CHECK(kevent(kq, NULL, 0, ev, 2, &zero) == 1);
     }
     int st = 0;

@@ -92,7 +92,7 @@ typedef struct knote {
 #define KQ_ALIASES 8
 
 typedef struct emu_kq {
-    int fd;               /* the epoll mirror, returned by kqueue() */
+    int fd;                /* the epoll mirror, returned by kqueue() */
     int alias[KQ_ALIASES]; /* every fd number of it (dups), fd first */
     int nalias;
     knote *kn;
@@ -104,7 +104,7 @@ typedef struct emu_kq {
 static pthread_mutex_t emu_lock = PTHREAD_MUTEX_INITIALIZER;
 static emu_kq *emu_head;
 static pid_t emu_pid; /* the process the registry belongs to */
-static int emu_macos;  /* ASP_KQEMU_FLAVOR=macos: no watch of a zombie */
+static int emu_macos; /* ASP_KQEMU_FLAVOR=macos: no watch of a zombie */
 static long emu_watch_delay_ms; /* ASP_KQEMU_WATCH_DELAY_MS */
 static pthread_once_t emu_once = PTHREAD_ONCE_INIT;
 
@@ -210,8 +210,8 @@ static void kn_remove(emu_kq *q, int i)
 /* Applies one change; 0 or an errno. Called with the lock held. */
 static int apply_change(emu_kq *q, const struct kevent *c)
 {
-    const unsigned short known = EV_ADD | EV_DELETE | EV_ENABLE |
-                                 EV_DISABLE | EV_ONESHOT | EV_RECEIPT;
+    const unsigned short known =
+        EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE | EV_ONESHOT | EV_RECEIPT;
     if (c->flags & ~known)
         return EINVAL;
     if (c->filter != EVFILT_READ && c->filter != EVFILT_WRITE &&
@@ -427,7 +427,8 @@ static int64_t proc_status(int pidfd)
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si,
-               WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+               WEXITED | WNOHANG | WNOWAIT) < 0 ||
+        si.si_pid == 0)
         return 0; /* not our child, or reaped by someone else */
     if (si.si_code == CLD_EXITED)
         return (int64_t)(si.si_status & 0xff) << 8;
@@ -503,9 +504,8 @@ static int build_set(const emu_kq *q, struct pollfd **pfd, wait_ref **ref,
             continue;
         }
         (*pfd)[m].fd = k->filter == EVFILT_PROC ? k->pidfd : (int)k->ident;
-        (*pfd)[m].events = k->filter == EVFILT_WRITE
-                               ? POLLOUT
-                               : (short)(POLLIN | POLLRDHUP);
+        (*pfd)[m].events =
+            k->filter == EVFILT_WRITE ? POLLOUT : (short)(POLLIN | POLLRDHUP);
         (*pfd)[m].revents = 0;
         (*ref)[m].ident = k->ident;
         (*ref)[m].filter = k->filter;
@@ -564,8 +564,8 @@ static int wait_events(int kq, struct kevent *ev, int nevents,
 {
     int64_t deadline = -1;
     if (timeout)
-        deadline = now_ns() + (int64_t)timeout->tv_sec * 1000000000 +
-                   timeout->tv_nsec;
+        deadline =
+            now_ns() + (int64_t)timeout->tv_sec * 1000000000 + timeout->tv_nsec;
     for (;;) {
         struct pollfd *pfd;
         wait_ref *ref;
