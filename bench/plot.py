@@ -37,6 +37,14 @@ TITLES = {
     "concurrency": "1000 children x 1 MiB: all at once vs one at a time",
     "timer": "Lateness of a 10 ms timer",
     "escalation": "Escalation: lateness past a 10 ms grace",
+    "capseq": "300 captures of 1 MiB in a row (-nocache: no mapping reuse)",
+    "jobs": "Short jobs, both outputs captured (c8: 8 at a time)",
+    "jobs-cpu": "Short jobs: CPU time per job",
+    "many": "Hold 100 / 1,000 / 9,900 idle children: time per child",
+    "many-rss": "Hold idle children: memory per child",
+    "many-fds": "Hold idle children: fds per child",
+    "tree-stop": "Stop a tree of 100 processes: signal to tree empty",
+    "spawn-contain": "Spawn and wait, each child in a cgroup or not",
 }
 
 # (name prefix, family, colour): the first prefix a variant starts with
@@ -48,12 +56,18 @@ FAMILIES = [
     ("timerfd", "raw C limit", "#4d4d4d"),
     ("libuv", "libuv", "#e08a1e"),
     ("asyncio", "Python asyncio", "#b8323a"),
+    # containment variants, all asproc's
+    ("cgroup", "asproc", "#1f6fb4"),
+    ("pgroup", "asproc", "#1f6fb4"),
+    ("none", "asproc", "#1f6fb4"),
 ]
 OTHER = ("other", "#9aaabb")
 LEGEND = ["asproc", "raw C limit", "libuv", "Python asyncio"]
 
-# Units in which less is better: times, and memory per captured byte.
-LOWER_BETTER = {"ns", "us", "ms", "s", "x-captured"}
+# Units in which less is better: times, and memory per captured byte or
+# per child.
+LOWER_BETTER = {"ns", "us", "ms", "s", "x-captured", "us/job", "us/child",
+                "KiB/child", "fds/child"}
 
 COLS = 3                  # panels per row
 PANEL_W = 620             # pixels
