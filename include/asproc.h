@@ -593,7 +593,11 @@ typedef struct asp_kill_step {
  * through cgroup.kill; else to the group. Group and tree steps run also
  * when the child has already exited, while the group or tree still has
  * members (checked every 10 ms), so a grandchild that ignores SIGTERM
- * still meets SIGKILL. A group's id is never signalled after it may have
+ * still meets SIGKILL; the escalation ends once SIGKILL has gone to the
+ * group or tree, and the members' deaths follow within moments
+ * (asp_proc_wait_tree waits for them; off Linux a killed member counts
+ * until its new parent, usually init, reaps it, as kill(2) cannot tell
+ * a zombie). A group's id is never signalled after it may have
  * been recycled: on Linux a leader whose group lives on is kept unreaped
  * (a zombie of yours; its waits still complete at the exit) until the
  * group is empty, a group escalation ends or the handle is freed. Other

@@ -674,35 +674,44 @@ START_TEST(pty_grandchild_ended_with_the_tree)
 {
     /* With no eof grace at all, a grandchild that ignores SIGHUP keeps the
      * terminal open for 20 s after the child's exit. Under containment
-     * (a cgroup where one is writable, else the group the terminal's
+     * (a cgroup where one is writable, and the group the terminal's
      * session leader leads) communicate's timeout escalates against the
      * tree: the grandchild is stopped, the terminal ends for real (not
-     * cut), the tree is empty and everything said before is kept. */
+     * cut), the tree ends and everything said before is kept. */
+    static const enum asp_contain kinds[] = {ASP_CONTAIN_AUTO,
+                                             ASP_CONTAIN_PGROUP};
     asp_loop *loop = asp_t_loop();
-    asp_spawn_opts o = all_pty(1, 0);
-    o.eof_grace_ms = ASP_FOREVER;
-    o.contain = ASP_CONTAIN_AUTO;
-    asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-hup", "grandchild", "20000",
-                              "say", "bye");
-    enum asp_contain how = asp_proc_containment(p);
-    ck_assert(how == ASP_CONTAIN_CGROUP || how == ASP_CONTAIN_PGROUP);
-    asp_comm_opts c = {0};
-    c.timeout_ms = 300;
-    c.flags = ASP_COMM_ESCALATE;
-    c.kill = (asp_kill_opts){{{SIGTERM, 200}, {SIGKILL, 0}}, ASP_KILL_TREE};
-    asp_result r;
-    double t0 = asp_t_now_ms();
-    ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
-    double took = asp_t_now_ms() - t0;
-    ck_assert_msg(r.flags & ASP_RESULT_TIMEOUT, "flags %#x", r.flags);
-    ck_assert_msg(!(r.flags & ASP_RESULT_CUT), "flags %#x", r.flags);
-    ck_assert(r.out && memmem(r.out, r.out_len, "bye", 3));
-    ck_assert_int_eq(asp_proc_wait_tree(p, 0, NULL), 0);
-    /* Bounded by the timeout and the escalation's grace, far below the
-     * grandchild's 20 s (a loose bound: this checks the end, not speed). */
-    ck_assert_msg(took < 10000, "communicate took %.0f ms", took);
-    asp_result_free(&r);
-    asp_t_free(p);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        asp_spawn_opts o = all_pty(1, 0);
+        o.eof_grace_ms = ASP_FOREVER;
+        o.contain = kinds[i];
+        asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-hup", "grandchild",
+                                  "20000", "say", "bye");
+        enum asp_contain how = asp_proc_containment(p);
+        ck_assert(how == ASP_CONTAIN_CGROUP || how == ASP_CONTAIN_PGROUP);
+        asp_comm_opts c = {0};
+        c.timeout_ms = 300;
+        c.flags = ASP_COMM_ESCALATE;
+        c.kill = (asp_kill_opts){{{SIGTERM, 200}, {SIGKILL, 0}},
+                                 ASP_KILL_TREE};
+        asp_result r;
+        double t0 = asp_t_now_ms();
+        ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
+        double took = asp_t_now_ms() - t0;
+        ck_assert_msg(r.flags & ASP_RESULT_TIMEOUT, "flags %#x", r.flags);
+        ck_assert_msg(!(r.flags & ASP_RESULT_CUT), "flags %#x", r.flags);
+        ck_assert(r.out && memmem(r.out, r.out_len, "bye", 3));
+        /* Bounded by the timeout and the escalation's grace, far below
+         * the grandchild's 20 s (a loose bound: this checks the end, not
+         * speed). */
+        ck_assert_msg(took < 10000, "communicate took %.0f ms", took);
+        /* The escalation ends once SIGKILL went to the whole tree; the
+         * tree's end follows as the members die (a process group's when
+         * its last member is gone, or where /proc tells, a zombie). */
+        ck_assert_int_eq(asp_proc_wait_tree(p, 5000, NULL), 0);
+        asp_result_free(&r);
+        asp_t_free(p);
+    }
     asp_t_loop_free(loop);
 }
 END_TEST
