@@ -685,15 +685,14 @@ START_TEST(pty_grandchild_ended_with_the_tree)
         asp_spawn_opts o = all_pty(1, 0);
         o.eof_grace_ms = ASP_FOREVER;
         o.contain = kinds[i];
-        asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-hup", "grandchild",
-                                  "20000", "say", "bye");
+        asp_proc *p = ASP_T_SPAWN(loop, &o, "ignore-hup", "grandchild", "20000",
+                                  "say", "bye");
         enum asp_contain how = asp_proc_containment(p);
         ck_assert(how == ASP_CONTAIN_CGROUP || how == ASP_CONTAIN_PGROUP);
         asp_comm_opts c = {0};
         c.timeout_ms = 300;
         c.flags = ASP_COMM_ESCALATE;
-        c.kill = (asp_kill_opts){{{SIGTERM, 200}, {SIGKILL, 0}},
-                                 ASP_KILL_TREE};
+        c.kill = (asp_kill_opts){{{SIGTERM, 200}, {SIGKILL, 0}}, ASP_KILL_TREE};
         asp_result r;
         double t0 = asp_t_now_ms();
         ck_assert_int_eq(asp_communicate(p, &c, &r), -ETIMEDOUT);
