@@ -393,7 +393,8 @@ lint-clang-tidy:
 	  -DASP_PORTABLE -DASP_FAKE_KQUEUE -Itests/kqueue_emu
 
 # ------------------------------------------------------------ check-all
-# Everything CI runs, in order: about 3-4 minutes on 2 cores.
+# Everything CI runs, in order: about 25 minutes on 2 cores (most of it
+# check-hardening's ASan and valgrind runs).
 check-all: check check-portable check-kqueue check-packaging check-compilers lint \
            check-hardening
 

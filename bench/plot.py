@@ -37,7 +37,7 @@ TITLES = {
     "concurrency": "1000 children x 1 MiB: all at once vs one at a time",
     "timer": "Lateness of a 10 ms timer",
     "escalation": "Escalation: lateness past a 10 ms grace",
-    "capseq": "300 captures of 1 MiB in a row (-nocache: no mapping reuse)",
+    "capseq": "1,000 captures of 1 MiB in a row (-nocache: no mapping reuse)",
     "jobs": "Short jobs, both outputs captured (c8: 8 at a time)",
     "jobs-cpu": "Short jobs: CPU time per job",
     "many": "Hold 100 / 1,000 / 9,900 idle children: time per child",

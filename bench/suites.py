@@ -26,7 +26,7 @@ FULL = {
     "children": 1000, "child_size": MIB,
     "timer_samples": 1000, "escalations": 1000,
     "trees": 60, "contain_spawns": 1000,
-    "capseq_pairs": 3, "capseq": 300, "capseq_size": MIB,
+    "capseq_pairs": 3, "capseq": 1000, "capseq_size": MIB,
     "jobs_pairs": 3, "jobs": 10_000, "jobs_libuv": 5000, "jobs_asyncio": 1000,
     "job_size": 300,
     "job_conc": (1, 8, 64),
