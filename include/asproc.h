@@ -630,9 +630,13 @@ enum asp_env_mode {
  *           is empty" is an event of the loop (cgroup.events); the cgroup
  *           is removed once it is empty, and never left behind: freeing
  *           the handle with ASP_FREE_KILL kills the tree, freeing the loop
- *           kills detached trees. Needs write access to the process's own
- *           cgroup: root, a systemd unit with Delegate=yes, a container
- *           with a writable cgroupfs.
+ *           kills detached trees. A process that cannot clean up (killed
+ *           with SIGKILL, or exiting with trees alive) leaves its leaves
+ *           ("asproc-<pid>-<n>"); the first cgroup spawn of a later
+ *           process removes those under its parent that are empty, over
+ *           a minute old and whose <pid> no longer exists. Needs write
+ *           access to the process's own cgroup: root, a systemd unit with
+ *           Delegate=yes, a container with a writable cgroupfs.
  *   AUTO    the strongest available: CGROUP when a leaf can be made,
  *           else PGROUP.
  * An explicit CGROUP that cannot be honoured fails the spawn (-ENOTSUP

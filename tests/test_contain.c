@@ -12,12 +12,16 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Whether this process can contain children in cgroups (cached). */
@@ -513,6 +517,80 @@ START_TEST(contain_cgroup_free_paths)
 }
 END_TEST
 
+/* Makes dir/asproc-<pid>-<n>, dated age_s seconds back. */
+static void make_leaf_named(char *path, size_t size, const char *dir, long pid,
+                            int n, int age_s)
+{
+    snprintf(path, size, "%s/asproc-%ld-%d", dir, pid, n);
+    ck_assert_msg(mkdir(path, 0755) == 0, "mkdir %s: %s", path,
+                  strerror(errno));
+    struct timespec ts[2];
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= age_s;
+    ts[1] = ts[0];
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* A process killed with SIGKILL (or one that exits with its children
+ * running) keeps its leaves. The first cgroup spawn of the next process
+ * removes those whose maker is gone and that are old enough; a leaf of a
+ * live process, or a young one (another pid namespace's, between its
+ * mkdir and its child's join), stays. The spawn runs in a process of its
+ * own: the sweep is once per process, and this one has spawned already. */
+START_TEST(contain_cgroup_leftovers_swept)
+{
+    if (!cgroup_ok())
+        return;
+    const char *dir = asp_t_cgroup_dir();
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    char old_dead[4200], young_dead[4200], old_live[4200];
+    make_leaf_named(old_dead, sizeof old_dead, dir, dead, 0, 3600);
+    make_leaf_named(young_dead, sizeof young_dead, dir, dead, 1, 0);
+    make_leaf_named(old_live, sizeof old_live, dir, getpid(), 999999, 3600);
+    pid_t sweeper = fork();
+    if (sweeper == 0) {
+        asp_loop *loop = NULL;
+        asp_proc *p = NULL;
+        asp_spawn_opts o = {0};
+        o.contain = ASP_CONTAIN_CGROUP;
+        const char *argv[] = {"/bin/true", NULL};
+        int r = asp_loop_new(&loop, 0);
+        if (r == 0)
+            r = asp_spawn(loop, &p, argv, &o);
+        if (r == 0)
+            r = asp_proc_wait_tree(p, 10000, NULL);
+        if (p)
+            asp_proc_free(p, ASP_FREE_KILL);
+        if (loop)
+            asp_loop_free(loop);
+        _exit(r == 0 ? 0 : 1);
+    }
+    int st = -1;
+    ck_assert_int_eq(waitpid(sweeper, &st, 0), sweeper);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+    ck_assert_msg(access(old_dead, F_OK) < 0 && errno == ENOENT, "%s not swept",
+                  old_dead);
+    ck_assert_msg(access(young_dead, F_OK) == 0, "%s swept", young_dead);
+    ck_assert_msg(access(old_live, F_OK) == 0, "%s swept", old_live);
+    ck_assert_int_eq(rmdir(young_dead), 0);
+    ck_assert_int_eq(rmdir(old_live), 0);
+    /* The sweeper left no leaf of its own either. */
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "asproc-%ld-", (long)sweeper);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int left = 0;
+    while ((e = readdir(d)) != NULL)
+        left += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    ck_assert_int_eq(left, 0);
+}
+END_TEST
+
 /* The containment suite. */
 Suite *suite_contain(void)
 {
@@ -530,6 +608,7 @@ Suite *suite_contain(void)
     tcase_add_test(tc, contain_usage);
     tcase_add_test(tc, contain_leader_held_while_group_lives);
     tcase_add_test(tc, contain_cgroup_free_paths);
+    tcase_add_test(tc, contain_cgroup_leftovers_swept);
     suite_add_tcase(s, tc);
     return s;
 }

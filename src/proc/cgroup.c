@@ -448,6 +448,54 @@ static int open_leaf(asp__cgroup *cg, int pfd, const char *name)
     return 0;
 }
 
+/* Whether name is a leaf "asproc-<pid>-<n>" whose maker, pid, is gone:
+ * no process has that pid here. */
+static int maker_gone(const char *name)
+{
+    char *end;
+    if (strncmp(name, "asproc-", 7) != 0)
+        return 0;
+    long pid = strtol(name + 7, &end, 10);
+    if (end == name + 7 || *end != '-' || pid <= 0 || pid == (long)getpid())
+        return 0;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Removes, once per process, the leaves under pfd that asproc processes
+ * left when they could not remove them themselves: a process killed with
+ * SIGKILL, or one that exited with its children still running, keeps its
+ * leaves. A leaf goes only when its maker is gone (maker_gone), it is
+ * over ASP__CGROUP_STALE_S old (a process of another pid namespace may
+ * share the parent: a leaf of its has members, or is seconds old between
+ * its mkdir and its child's join, or at the tree's end) and the kernel
+ * lets rmdir take it (no members, no sub-cgroups). Errors are ignored:
+ * the sweep is a courtesy, never a reason to fail a spawn. */
+static void sweep_stale(int pfd)
+{
+    static atomic_long swept_by; /* the pid that swept: a fork sweeps again */
+    long me = (long)getpid();
+    if (atomic_exchange(&swept_by, me) == me)
+        return;
+    int fd = fcntl(pfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    time_t now = time(NULL);
+    struct dirent *e;
+    struct stat st;
+    while ((e = readdir(d)) != NULL) {
+        if (!maker_gone(e->d_name) ||
+            fstatat(pfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISDIR(st.st_mode) || now - st.st_mtime < ASP__CGROUP_STALE_S)
+            continue;
+        (void)unlinkat(pfd, e->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
 /* Makes the leaf under pfd (whose path is parent, len bytes): picks a
  * name not taken yet, allocates the path, mkdir, opens it. Nothing is
  * left on failure. */
@@ -502,8 +550,10 @@ int asp__cgroup_create(asp__cgroup *cg, const char *parent)
         r = -errno;
     else if ((unsigned long)sf.f_type != (unsigned long)CGROUP2_SUPER_MAGIC)
         r = -ENOTSUP;
-    else
+    else {
+        sweep_stale(pfd);
         r = make_leaf(cg, pfd, buf, len);
+    }
     close(pfd);
     if (r < 0)
         cg_reset(cg);

@@ -56,6 +56,10 @@
 /* How deep members may nest sub-cgroups below their leaf. */
 #define ASP__CGROUP_MAX_DEPTH 16
 
+/* Age in seconds past which an empty leaf whose maker is gone is taken
+ * for a leftover (see asp__cgroup_create). */
+#define ASP__CGROUP_STALE_S 60
+
 /* How long asp__cgroup_signal waits for the freezer (milliseconds). */
 #define ASP__CGROUP_FREEZE_WAIT_MS 200
 
@@ -113,7 +117,10 @@ int asp__cgroup_default_parent(char *buf, size_t size);
  * cgroup2 mount, or NULL for the default parent), named
  * "asproc-<pid>-<n>" with n from a process-wide atomic counter, so names
  * never collide between threads or loops (a leftover of an earlier
- * process with the same pid is stepped over). It opens the leaf, its
+ * process with the same pid is stepped over). The first create of a
+ * process also removes, under that parent, empty leaves over
+ * ASP__CGROUP_STALE_S old whose maker no longer exists (a process killed
+ * with SIGKILL cannot remove its own). It opens the leaf, its
  * cgroup.procs for the child to join, and notes which of cgroup.kill and
  * cgroup.freeze the kernel has.
  * Returns 0, or
