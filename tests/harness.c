@@ -117,14 +117,14 @@ const char *asp_t_cgroup_dir(void)
     return dir;
 }
 
-/* How many leaf cgroups this process left in its own cgroup (the
- * library names them asproc-<pid>-<n>). */
-int asp_t_cgroups_left(void)
+/* How many leaf cgroups process pid left in this process's own cgroup
+ * (the library names them asproc-<pid>-<n>). */
+int asp_t_cgroups_left_of(pid_t pid)
 {
     const char *dir = asp_t_cgroup_dir();
     char prefix[64];
     int n = 0;
-    snprintf(prefix, sizeof prefix, "asproc-%d-", (int)getpid());
+    snprintf(prefix, sizeof prefix, "asproc-%d-", (int)pid);
     DIR *d = dir[0] ? opendir(dir) : NULL;
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL)
@@ -133,6 +133,12 @@ int asp_t_cgroups_left(void)
     if (d)
         closedir(d);
     return n;
+}
+
+/* How many leaf cgroups this process left in its own cgroup. */
+int asp_t_cgroups_left(void)
+{
+    return asp_t_cgroups_left_of(getpid());
 }
 
 /* Records the fd count. */

@@ -32,9 +32,11 @@ int asp_t_fd_count(void);
 int asp_t_children(int *zombies);
 
 /* This process's own v2 cgroup directory ("" without cgroup2), and how
- * many leaf cgroups named after this process are left in it. */
+ * many leaf cgroups named after this process (or after process pid) are
+ * left in it. */
 const char *asp_t_cgroup_dir(void);
 int asp_t_cgroups_left(void);
+int asp_t_cgroups_left_of(pid_t pid);
 /* How many live members process group pgid has: zombies do not count
  * (an orphan that init does not reap stays one for ever). */
 int asp_t_group_alive(pid_t pgid);

@@ -449,14 +449,14 @@ static int open_leaf(asp__cgroup *cg, int pfd, const char *name)
 }
 
 /* Whether name is a leaf "asproc-<pid>-<n>" whose maker, pid, is gone:
- * no process has that pid here. */
+ * no process has that pid here (this process's own leaves never match). */
 static int maker_gone(const char *name)
 {
     char *end;
     if (strncmp(name, "asproc-", 7) != 0)
         return 0;
     long pid = strtol(name + 7, &end, 10);
-    if (end == name + 7 || *end != '-' || pid <= 0 || pid == (long)getpid())
+    if (end == name + 7 || *end != '-' || pid <= 0)
         return 0;
     return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
